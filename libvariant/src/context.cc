@@ -1,0 +1,67 @@
+#include "context.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "perf/correction.h"
+#include "perf/optables.h"
+#include "perf/profile.h"
+#include "perf/step_model.h"
+
+namespace variant {
+
+std::string ResolveDataDir(const char* explicit_dir) {
+  if (explicit_dir != nullptr && *explicit_dir != '\0') return explicit_dir;
+  if (const char* env = std::getenv("VARIANT_DATA_DIR"); env != nullptr && *env != '\0')
+    return env;
+  return VARIANT_DEFAULT_DATA_DIR;
+}
+
+Context::~Context() = default;
+
+Result<std::unique_ptr<Context>> Context::Create(const std::string& data_dir) {
+  std::unique_ptr<Context> c(new Context());
+  c->data_dir_ = data_dir;
+  const std::string cat = data_dir + "/catalog.yaml";
+  if (!std::filesystem::exists(cat))
+    return Status(VARIANT_E_IO, "data directory '" + data_dir +
+                                    "' has no catalog.yaml (set VARIANT_DATA_DIR)");
+  VARIANT_RETURN_IF_ERROR(c->catalog_.MergeFile(cat));
+  c->corrector_ = std::make_unique<Corrector>();
+  c->profiles_ = std::make_unique<ProfileSet>();
+  return c;
+}
+
+Result<const OpTables*> Context::Tables(const Accelerator& acc) {
+  if (acc.tables.empty())
+    return Status(VARIANT_E_NO_DATA, "accelerator '" + acc.name +
+                                         "' names no measured operator tables");
+  auto it = tables_.find(acc.tables);
+  if (it != tables_.end()) return static_cast<const OpTables*>(it->second.get());
+  auto t = OpTables::Load(data_dir_ + "/perf/aiconfigurator", acc.tables);
+  if (!t.ok()) return t.status();
+  const OpTables* p = t.value().get();
+  tables_[acc.tables] = std::move(t.value());
+  return p;
+}
+
+Result<const StepModel*> Context::GetStepModel(const std::string& model,
+                                               const std::string& accel, int tp) {
+  const ModelArch* m = catalog_.FindModel(model);
+  if (m == nullptr) return Status(VARIANT_E_UNKNOWN_MODEL, "unknown model '" + model + "'");
+  const Accelerator* a = catalog_.FindAccelerator(accel);
+  if (a == nullptr)
+    return Status(VARIANT_E_UNKNOWN_ACCELERATOR, "unknown accelerator '" + accel + "'");
+  auto key = std::make_tuple(model, accel, tp);
+  auto it = steps_.find(key);
+  if (it != steps_.end()) return static_cast<const StepModel*>(it->second.get());
+  auto t = Tables(*a);
+  if (!t.ok()) return t.status();
+  auto s = StepModel::Create(*m, *a, *t.value(), tp);
+  if (!s.ok()) return s.status();
+  const StepModel* p = s.value().get();
+  steps_[key] = std::move(s.value());
+  return p;
+}
+
+}  // namespace variant
