@@ -1,0 +1,931 @@
+#include "agent.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace agent {
+
+using nlohmann::json;
+
+double MonoNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+double WallNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kRejectSummaryS = 10.0;
+constexpr size_t kMaxTrackedSources = 10000;
+constexpr int kMaxDrain = 4096;  // messages handled per poll wake-up before deadlines
+
+bool Known(double x) { return std::isfinite(x); }
+// Keeps the old value where the update does not carry one: absent is not zero.
+void Merge(double* old, double upd) {
+  if (Known(upd)) *old = upd;
+}
+
+uint64_t Key(int src, int model, int variant, int cls) {
+  return (static_cast<uint64_t>(src) << 48) | (static_cast<uint64_t>(model) << 24) |
+         (static_cast<uint64_t>(variant + 1) << 8) | static_cast<uint64_t>(cls);
+}
+
+const char* RoleName(int r) { return r == 1 ? "p" : r == 2 ? "d" : "pd"; }
+
+// Finds {variant, load_signal} objects anywhere in the optimizer's guidance, so the
+// exporter does not depend on the exact nesting of docs/decision.md.
+void FindLoads(const json& j, const std::string& model, std::vector<Exporter::Load>* out) {
+  if (j.is_object()) {
+    std::string m = j.contains("model") && j["model"].is_string() ? j["model"].get<std::string>()
+                                                                   : model;
+    if (j.contains("variant") && j["variant"].is_string() && j.contains("load_signal") &&
+        j["load_signal"].is_number())
+      out->push_back({m, j["variant"].get<std::string>(), j["load_signal"].get<double>()});
+    for (const auto& [k, v] : j.items()) FindLoads(v, m, out);
+  } else if (j.is_array()) {
+    for (const auto& v : j) FindLoads(v, model, out);
+  }
+}
+
+}  // namespace
+
+struct Agent::Entry {
+  int source = 0, model = 0, variant = -1, cls = 0;
+  bus::Metrics m;  // model/variant/class strings left empty: the indices name them
+};
+
+struct Agent::Source {
+  std::string name;
+  uint64_t last_seq = 0;
+  double last_seen = 0;  // monotonic
+  bool stale = false;
+  std::vector<uint64_t> keys;  // its entries
+  // rejection log limiter
+  uint32_t logged_reasons = 0;
+  double last_summary = 0;
+  uint64_t suppressed = 0;
+};
+
+struct Agent::Model {
+  const ModelConfig* cfg = nullptr;
+  std::unordered_map<std::string, int> vindex;
+  double rate_model_level = 0, rate_variant_level = 0;
+  int n_model_level = 0;
+  double solved_rate = kNaN;
+  std::vector<uint64_t> keys;
+  std::unique_ptr<policy::PolicyInstance> policy;  // null: the optimizer
+  bool has_plugin_decision = false;
+  policy::PolicyDecision last;
+};
+
+Agent::Agent(Config cfg, std::unique_ptr<VariantApi> api, zmq::context_t* zctx)
+    : cfg_(std::move(cfg)), api_(std::move(api)), zctx_(zctx) {}
+
+Agent::~Agent() {
+  for (auto& m : models_) m.policy.reset();  // before the plugins unload
+}
+
+bool Agent::Init(std::string* err) {
+  start_mono_ = MonoNow();
+  models_.resize(cfg_.models.size());
+  if (cfg_.models.size() >= (1u << 24)) {
+    *err = "too many models";
+    return false;
+  }
+  std::vector<std::string> dirs = cfg_.plugin_dirs;
+  if (dirs.empty()) {
+    std::string lib = VariantApi::DefaultPath();
+    dirs.push_back(lib.substr(0, lib.rfind('/')));
+  }
+  std::unordered_map<std::string, policy::PolicyPlugin*> loaded;
+  for (size_t i = 0; i < cfg_.models.size(); ++i) {
+    Model& m = models_[i];
+    m.cfg = &cfg_.models[i];
+    model_index_[m.cfg->name] = static_cast<int>(i);
+    for (size_t v = 0; v < m.cfg->variants.size(); ++v)
+      m.vindex[m.cfg->variants[v].name] = static_cast<int>(v);
+    const std::string& pol = m.cfg->policy;
+    if (pol == "optimizer" || pol.empty()) {
+      any_optimizer_ = true;
+      continue;
+    }
+    policy::PolicyPlugin* plugin = nullptr;
+    auto it = loaded.find(pol);
+    if (it != loaded.end()) {
+      plugin = it->second;
+    } else {
+      std::string path = policy::FindPlugin(dirs, pol);
+      if (path.empty()) {
+        *err = "model '" + m.cfg->name + "': policy plugin '" + pol + "' not found in plugin_dirs";
+        return false;
+      }
+      std::string perr;
+      auto p = policy::PolicyPlugin::Load(path, &perr);
+      if (!p) {
+        *err = perr;
+        return false;
+      }
+      spdlog::info("loaded policy plugin '{}' {} (ABI {}.{}) from {}", p->name(), p->version(),
+                   p->abi_major(), p->abi_minor(), path);
+      plugin = p.get();
+      plugins_.push_back(std::move(p));
+      loaded[pol] = plugin;
+    }
+    std::string perr;
+    m.policy = plugin->Create(m.cfg->name, m.cfg->policy_params, &perr);
+    if (!m.policy) {
+      *err = perr;
+      return false;
+    }
+  }
+  if (any_optimizer_ && !api_) {
+    *err = "models use the optimizer but libvariant is not loaded";
+    return false;
+  }
+  try {
+    xsub_ = std::make_unique<zmq::socket_t>(*zctx_, zmq::socket_type::xsub);
+    xpub_ = std::make_unique<zmq::socket_t>(*zctx_, zmq::socket_type::xpub);
+    xsub_->set(zmq::sockopt::rcvhwm, 1000000);
+    xpub_->set(zmq::sockopt::sndhwm, 1000000);
+    xpub_->set(zmq::sockopt::xpub_verbose, 1);  // every subscription, for the cache
+    xsub_->bind(cfg_.xsub);
+    xpub_->bind(cfg_.xpub);
+    const char sub_all[1] = {1};  // receive every topic: the agent ingests them all
+    xsub_->send(zmq::buffer(sub_all, 1), zmq::send_flags::none);
+  } catch (const zmq::error_t& e) {
+    *err = std::string("bus: cannot bind ") + cfg_.xsub + " / " + cfg_.xpub + ": " + e.what();
+    return false;
+  }
+  try {
+    exporter_ = std::make_unique<Exporter>(cfg_.metrics_listen);
+  } catch (const std::exception& e) {
+    *err = "exporter: cannot listen on '" + cfg_.metrics_listen + "': " + e.what();
+    return false;
+  }
+  RestoreState();
+  spdlog::info("agent '{}' up: xsub {} xpub {} metrics {} models {} ({} by plugins)", cfg_.source,
+               cfg_.xsub, cfg_.xpub, cfg_.metrics_listen.empty() ? "off" : cfg_.metrics_listen,
+               models_.size(), std::count_if(models_.begin(), models_.end(),
+                                             [](const Model& m) { return m.policy != nullptr; }));
+  return true;
+}
+
+int Agent::Run(const std::atomic<bool>* stop) {
+  zmq::pollitem_t items[] = {{xsub_->handle(), 0, ZMQ_POLLIN, 0},
+                             {xpub_->handle(), 0, ZMQ_POLLIN, 0}};
+  last_publish_ = MonoNow();
+  next_stale_check_ = MonoNow() + cfg_.stale_after_s / 4;
+  zmq::message_t frames[3];
+  zmq::message_t extra;
+  while (!stop->load()) {
+    double now = MonoNow();
+    double next = last_publish_ + cfg_.heartbeat_s;
+    next = std::min(next, next_stale_check_);
+    if (pending_solve_ >= 0) next = std::min(next, pending_solve_);
+    if (last_decide_ >= 0) next = std::min(next, last_decide_ + cfg_.max_staleness_s);
+    long timeout_ms = std::max(0L, static_cast<long>(std::ceil((next - now) * 1000)));
+    timeout_ms = std::min(timeout_ms, 500L);  // bounded so a stop request is seen
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(timeout_ms));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      spdlog::error("poll: {}", e.what());
+      return 1;
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      for (int k = 0; k < kMaxDrain; ++k) {
+        if (!xsub_->recv(frames[0], zmq::recv_flags::dontwait)) break;
+        size_t n = 1, bytes = frames[0].size();
+        bool more = frames[0].more();
+        while (more) {  // frames past the third are drained into `extra` and counted
+          zmq::message_t& dst = n < 3 ? frames[n] : extra;
+          (void)xsub_->recv(dst, zmq::recv_flags::none);
+          bytes += dst.size();
+          ++n;
+          more = dst.more();
+        }
+        OnMessage(frames, n, bytes);
+      }
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      zmq::message_t sub;
+      while (xpub_->recv(sub, zmq::recv_flags::dontwait)) OnSubscription(sub);
+    }
+    now = MonoNow();
+    if (now >= next_stale_check_) {
+      CheckStale();
+      next_stale_check_ = now + cfg_.stale_after_s / 4;
+    }
+    if ((pending_solve_ >= 0 && now >= pending_solve_) ||
+        (last_decide_ >= 0 && now >= last_decide_ + cfg_.max_staleness_s))
+      Decide();
+    if (MonoNow() >= last_publish_ + cfg_.heartbeat_s) Heartbeat();
+  }
+  spdlog::info("agent stopping");
+  SaveState();
+  return 0;
+}
+
+void Agent::Reject(const std::string& source, bus::Reject r, const std::string& detail) {
+  exporter_->Rejected(bus::RejectName(r));
+  int si = -1;
+  auto it = source_index_.find(source);
+  if (it != source_index_.end()) {
+    si = it->second;
+  } else if (sources_.size() < kMaxTrackedSources) {
+    si = SourceIndex(source);
+  }
+  if (si < 0) return;  // too many distinct sources: counted, not logged
+  Source& s = sources_[si];
+  const uint32_t bit = 1u << static_cast<int>(r);
+  double now = MonoNow();
+  if (!(s.logged_reasons & bit)) {
+    s.logged_reasons |= bit;
+    spdlog::warn("bus: rejected a message from '{}': {}: {} (further ones from this source "
+                 "are counted, summarised every {} s)",
+                 source, bus::RejectName(r), detail, kRejectSummaryS);
+    s.last_summary = now;
+    return;
+  }
+  ++s.suppressed;
+  if (now - s.last_summary >= kRejectSummaryS) {
+    spdlog::warn("bus: {} more rejected messages from '{}' (last: {}: {})", s.suppressed, source,
+                 bus::RejectName(r), detail);
+    s.suppressed = 0;
+    s.last_summary = now;
+  }
+}
+
+int Agent::SourceIndex(const std::string& name) {
+  auto it = source_index_.find(name);
+  if (it != source_index_.end()) return it->second;
+  int i = static_cast<int>(sources_.size());
+  sources_.emplace_back();
+  sources_.back().name = name;
+  source_index_.emplace(name, i);
+  return i;
+}
+
+void Agent::CheckSequence(Source* s, uint64_t seq) {
+  if (s->last_seq != 0 && seq > s->last_seq + 1) {
+    double missing = static_cast<double>(seq - s->last_seq - 1);
+    exporter_->SequenceGap(missing);
+    spdlog::warn("bus: source '{}' skipped {} message(s) (sequence {} after {})", s->name,
+                 missing, seq, s->last_seq);
+  } else if (s->last_seq != 0 && seq <= s->last_seq) {
+    spdlog::info("bus: source '{}' restarted its sequence ({} after {})", s->name, seq,
+                 s->last_seq);
+  }
+  s->last_seq = seq;
+}
+
+void Agent::OnMessage(zmq::message_t* f, size_t n, size_t bytes) {
+  static const std::string kUnknown = "<no header>";
+  if (n != 3) {
+    Reject(kUnknown, bus::Reject::kFrames, std::to_string(n) + " frames, expected 3");
+    return;
+  }
+  if (bytes > cfg_.max_message_bytes) {
+    Reject(kUnknown, bus::Reject::kOversized,
+           std::to_string(bytes) + " bytes > bus.max_message_bytes " +
+               std::to_string(cfg_.max_message_bytes));
+    return;
+  }
+  bus::Header h;
+  bus::DecodeError err;
+  if (!bus::DecodeHeader(f[1].data(), f[1].size(), &h, &err)) {
+    Reject(kUnknown, err.reason, "header: " + err.detail);
+    return;
+  }
+  std::string_view topic(static_cast<const char*>(f[0].data()), f[0].size());
+  int si = SourceIndex(h.source);
+  bool ok = true;
+  if (topic == bus::kTopicMetrics) {
+    bus::Metrics m;
+    ok = bus::DecodeMetrics(f[2].data(), f[2].size(), &m, &err) && IngestMetrics(si, m, &err);
+  } else if (topic == bus::kTopicInventory) {
+    bus::Inventory inv;
+    ok = bus::DecodeInventory(f[2].data(), f[2].size(), &inv, &err) && IngestInventory(inv, &err);
+  } else if (topic == bus::kTopicHeartbeat) {
+    ok = bus::DecodeHeartbeat(f[2].data(), f[2].size(), &err);
+  } else if (topic == bus::kTopicDecision || topic == bus::kTopicPlan ||
+             topic == bus::kTopicGuidance) {
+    ok = false;
+    err = {bus::Reject::kUnknownTopic,
+           "topic '" + std::string(topic) + "' is published only by the cluster agent"};
+  } else {
+    ok = false;
+    err = {bus::Reject::kUnknownTopic, "topic '" + std::string(topic) + "'"};
+  }
+  if (!ok) {
+    Reject(h.source, err.reason, err.detail);
+    return;
+  }
+  Source& s = sources_[si];
+  CheckSequence(&s, h.sequence);
+  s.last_seen = MonoNow();
+  if (s.stale) {
+    s.stale = false;
+    --stale_sources_;
+    exporter_->SetStaleSources(stale_sources_);
+    spdlog::info("bus: source '{}' is back", s.name);
+  }
+  exporter_->MessageIn(std::string(topic));
+  exporter_->Event(WallNow());
+  // Forward to subscribers unchanged.
+  xpub_->send(f[0], zmq::send_flags::sndmore);
+  xpub_->send(f[1], zmq::send_flags::sndmore);
+  xpub_->send(f[2], zmq::send_flags::none);
+}
+
+bool Agent::IngestMetrics(int si, const bus::Metrics& in, bus::DecodeError* err) {
+  auto mit = model_index_.find(in.model);
+  if (mit == model_index_.end()) {
+    *err = {bus::Reject::kUnknownModel, "model '" + in.model + "' is not configured"};
+    return false;
+  }
+  Model& m = models_[mit->second];
+  int vi = -1;
+  if (!in.variant.empty()) {
+    auto vit = m.vindex.find(in.variant);
+    if (vit == m.vindex.end()) {
+      *err = {bus::Reject::kUnknownModel,
+              "variant '" + in.variant + "' of model '" + in.model + "' is not configured"};
+      return false;
+    }
+    vi = vit->second;
+  }
+  int ci = 0;
+  if (!in.service_class.empty()) {
+    auto cit = class_index_.find(in.service_class);
+    if (cit == class_index_.end()) {
+      if (classes_.size() >= 255) {
+        *err = {bus::Reject::kBadValue, "too many distinct classes"};
+        return false;
+      }
+      if (classes_.empty()) classes_.push_back("");  // index 0 = default class
+      cit = class_index_.emplace(in.service_class, static_cast<int>(classes_.size())).first;
+      classes_.push_back(in.service_class);
+    }
+    ci = cit->second;
+  }
+  if (si >= (1 << 16)) {
+    *err = {bus::Reject::kBadValue, "too many sources"};
+    return false;
+  }
+  const uint64_t key = Key(si, mit->second, vi, ci);
+  auto [it, inserted] = entries_.try_emplace(key);
+  Entry& e = it->second;
+  double old_rate = Known(e.m.arrival_rate_rps) ? e.m.arrival_rate_rps : 0;
+  bool had_rate = Known(e.m.arrival_rate_rps);
+  if (inserted) {
+    e.source = si;
+    e.model = mit->second;
+    e.variant = vi;
+    e.cls = ci;
+    sources_[si].keys.push_back(key);
+    m.keys.push_back(key);
+  }
+  Merge(&e.m.arrival_rate_rps, in.arrival_rate_rps);
+  Merge(&e.m.input_mean, in.input_mean);
+  Merge(&e.m.output_mean, in.output_mean);
+  Merge(&e.m.running, in.running);
+  Merge(&e.m.waiting, in.waiting);
+  Merge(&e.m.kv_usage, in.kv_usage);
+  Merge(&e.m.ttft_mean_ms, in.ttft_mean_ms);
+  Merge(&e.m.itl_mean_ms, in.itl_mean_ms);
+  Merge(&e.m.prefix_hit_ratio, in.prefix_hit_ratio);
+  if (in.replicas_ready >= 0) e.m.replicas_ready = in.replicas_ready;
+  if (in.replicas_starting >= 0) e.m.replicas_starting = in.replicas_starting;
+  if (Known(e.m.arrival_rate_rps)) {
+    double& sum = vi < 0 ? m.rate_model_level : m.rate_variant_level;
+    sum += e.m.arrival_rate_rps - old_rate;
+    if (vi < 0 && !had_rate) ++m.n_model_level;
+  }
+  MarkDirty(&m);
+  return true;
+}
+
+double Agent::ModelRate(const Model& m) const {
+  return std::max(0.0, m.n_model_level > 0 ? m.rate_model_level : m.rate_variant_level);
+}
+
+void Agent::MarkDirty(Model* m) {
+  double rate = ModelRate(*m);
+  bool moved = !Known(m->solved_rate) ||
+               std::fabs(rate - m->solved_rate) >
+                   std::max(cfg_.threshold * m->solved_rate, cfg_.min_delta_rps);
+  if (moved && pending_solve_ < 0) pending_solve_ = MonoNow() + cfg_.debounce_ms / 1000.0;
+}
+
+bool Agent::IngestInventory(const bus::Inventory& inv, bus::DecodeError* err) {
+  for (const auto& r : inv.replicas) {
+    auto mit = model_index_.find(r.model);
+    if (mit == model_index_.end() || !models_[mit->second].vindex.count(r.variant)) {
+      *err = {bus::Reject::kUnknownModel,
+              "inventory names model/variant '" + r.model + "/" + r.variant + "' not configured"};
+      return false;
+    }
+  }
+  bool changed = false;
+  for (const auto& r : inv.replicas) {
+    auto& slot = inventory_[r.model + '\0' + r.variant];
+    if (slot != std::make_pair(r.ready, r.starting)) changed = true;
+    slot = {r.ready, r.starting};
+  }
+  have_inventory_ = true;
+  if (changed && pending_solve_ < 0) pending_solve_ = MonoNow() + cfg_.debounce_ms / 1000.0;
+  return true;
+}
+
+void Agent::CheckStale() {
+  double now = MonoNow();
+  for (Source& s : sources_) {
+    if (s.stale || s.last_seen == 0 || s.keys.empty()) continue;
+    if (now - s.last_seen > cfg_.stale_after_s) {
+      s.stale = true;
+      ++stale_sources_;
+      spdlog::warn("bus: source '{}' silent for {:.1f} s: its data is held (not read as zero)",
+                   s.name, now - s.last_seen);
+    }
+  }
+  exporter_->SetStaleSources(stale_sources_);
+}
+
+void Agent::OnSubscription(const zmq::message_t& msg) {
+  if (msg.size() == 0) return;
+  const char* d = static_cast<const char*>(msg.data());
+  if (d[0] != 1) return;  // unsubscribe
+  std::string_view prefix(d + 1, msg.size() - 1);
+  for (const auto& [topic, c] : cache_)
+    if (topic.compare(0, prefix.size(), prefix) == 0) SendCached(c);
+}
+
+void Agent::SendCached(const Cached& c) {
+  xpub_->send(zmq::buffer(c.topic), zmq::send_flags::sndmore);
+  xpub_->send(zmq::buffer(c.header), zmq::send_flags::sndmore);
+  xpub_->send(zmq::buffer(c.body), zmq::send_flags::none);
+  exporter_->MessageOut(c.topic);
+  last_publish_ = MonoNow();
+}
+
+void Agent::Publish(std::string_view topic, const json& body) {
+  bus::Header h;
+  h.source = cfg_.source;
+  h.sequence = ++seq_;
+  h.timestamp = WallNow();
+  Cached c{std::string(topic), bus::EncodeHeader(h), ""};
+  std::vector<uint8_t> mp = json::to_msgpack(body);
+  c.body.assign(mp.begin(), mp.end());
+  SendCached(c);
+  if (topic != bus::kTopicHeartbeat) cache_[c.topic] = std::move(c);
+}
+
+void Agent::Heartbeat() {
+  bus::Header h;
+  h.source = cfg_.source;
+  h.sequence = ++seq_;
+  h.timestamp = WallNow();
+  Cached c{std::string(bus::kTopicHeartbeat), bus::EncodeHeader(h),
+           bus::EncodeHeartbeat(MonoNow() - start_mono_)};
+  SendCached(c);
+}
+
+std::string Agent::DemandJson() const {
+  // Per optimizer model and class: rate (model-level entries if any, else the sum of
+  // variant-level ones), rate-weighted mean lengths and prefix hit ratio, and whether
+  // any of it is held from a stale source.
+  json demand = json::array();
+  struct Acc {
+    double rate_m = 0, rate_v = 0, w = 0, in = 0, out = 0, pw = 0, prefix = 0;
+    int n_m = 0;
+    bool stale = false;
+  };
+  for (const Model& m : models_) {
+    if (m.policy) continue;
+    std::vector<Acc> acc(std::max<size_t>(1, classes_.size()));
+    for (uint64_t k : m.keys) {
+      const Entry& e = entries_.at(k);
+      Acc& a = acc[e.cls];
+      double r = Known(e.m.arrival_rate_rps) ? e.m.arrival_rate_rps : 0;
+      if (e.variant < 0) {
+        a.rate_m += r;
+        a.n_m++;
+      } else {
+        a.rate_v += r;
+      }
+      if (Known(e.m.input_mean) && Known(e.m.output_mean)) {
+        double w = std::max(r, 1e-9);
+        a.w += w;
+        a.in += w * e.m.input_mean;
+        a.out += w * e.m.output_mean;
+      }
+      if (Known(e.m.prefix_hit_ratio)) {
+        a.pw += std::max(r, 1e-9);
+        a.prefix += std::max(r, 1e-9) * e.m.prefix_hit_ratio;
+      }
+      if (sources_[e.source].stale) a.stale = true;
+    }
+    for (size_t c = 0; c < acc.size(); ++c) {
+      const Acc& a = acc[c];
+      if (a.n_m == 0 && a.rate_v == 0 && a.w == 0) continue;
+      json d = {{"model", m.cfg->name}, {"rate_rps", a.n_m > 0 ? a.rate_m : a.rate_v}};
+      if (!classes_.empty() && !classes_[c].empty()) d["class"] = classes_[c];
+      if (a.w > 0) {
+        d["input_tokens"] = a.in / a.w;
+        d["output_tokens"] = a.out / a.w;
+      }
+      if (a.pw > 0) d["prefix_hit_ratio"] = a.prefix / a.pw;
+      if (a.stale) d["stale"] = true;
+      demand.push_back(std::move(d));
+    }
+  }
+  return demand.dump();
+}
+
+std::string Agent::CurrentJson() const {
+  json alloc = json::array();
+  if (have_inventory_) {
+    for (const auto& [k, v] : inventory_) {
+      auto z = k.find('\0');
+      std::string model = k.substr(0, z);
+      auto mit = model_index_.find(model);
+      if (mit == model_index_.end() || models_[mit->second].policy) continue;
+      alloc.push_back({{"model", model}, {"variant", k.substr(z + 1)},
+                       {"replicas", v.first + v.second}, {"starting", v.second}});
+    }
+  } else if (optimizer_.is_object() && optimizer_.contains("allocation")) {
+    alloc = optimizer_["allocation"];
+  } else {
+    return "";
+  }
+  return json{{"allocation", alloc}}.dump();
+}
+
+bool Agent::DecidePlugin(Model* m, std::string* err) {
+  const ModelConfig& mc = *m->cfg;
+  const size_t n = mc.variants.size();
+  std::vector<variant_policy_variant> vs(n);
+  std::vector<int> initial(n, 0);
+  double rate_w = 0, in_sum = 0, out_sum = 0;
+  bool any_stale = false;
+  struct Agg {
+    double rate = kNaN, running = kNaN, waiting = kNaN, kv = 0, ttft = 0, itl = 0, in = 0, out = 0;
+    int kv_n = 0, ttft_n = 0, itl_n = 0, len_n = 0, ready = -1, starting = -1;
+    bool stale = false;
+  };
+  std::vector<Agg> agg(n);
+  auto add = [](double* acc, double v) {
+    if (!Known(v)) return;
+    *acc = Known(*acc) ? *acc + v : v;
+  };
+  for (uint64_t k : m->keys) {
+    const Entry& e = entries_.at(k);
+    bool st = sources_[e.source].stale;
+    any_stale |= st;
+    if (Known(e.m.input_mean) && Known(e.m.output_mean)) {
+      double w = Known(e.m.arrival_rate_rps) ? std::max(e.m.arrival_rate_rps, 1e-9) : 1e-9;
+      rate_w += w;
+      in_sum += w * e.m.input_mean;
+      out_sum += w * e.m.output_mean;
+    }
+    if (e.variant < 0) continue;
+    Agg& a = agg[e.variant];
+    a.stale |= st;
+    add(&a.rate, e.m.arrival_rate_rps);
+    add(&a.running, e.m.running);
+    add(&a.waiting, e.m.waiting);
+    if (Known(e.m.kv_usage)) a.kv += e.m.kv_usage, ++a.kv_n;
+    if (Known(e.m.ttft_mean_ms)) a.ttft += e.m.ttft_mean_ms, ++a.ttft_n;
+    if (Known(e.m.itl_mean_ms)) a.itl += e.m.itl_mean_ms, ++a.itl_n;
+    if (Known(e.m.input_mean) && Known(e.m.output_mean))
+      a.in += e.m.input_mean, a.out += e.m.output_mean, ++a.len_n;
+    if (e.m.replicas_ready >= 0) a.ready = std::max(a.ready, 0) + e.m.replicas_ready;
+    if (e.m.replicas_starting >= 0) a.starting = std::max(a.starting, 0) + e.m.replicas_starting;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const VariantConfig& vc = mc.variants[i];
+    const Agg& a = agg[i];
+    variant_policy_variant& v = vs[i];
+    v.struct_size = sizeof(v);
+    v.name = vc.name.c_str();
+    v.accelerator = vc.accelerator.c_str();
+    v.tp = vc.tp;
+    v.max_batch = vc.max_batch;
+    v.role = vc.role;
+    v.cost_per_hour = vc.cost_per_hour;
+    int ready = a.ready, starting = a.starting;
+    auto inv = inventory_.find(mc.name + '\0' + vc.name);
+    if (inv != inventory_.end()) ready = inv->second.first, starting = inv->second.second;
+    v.replicas_ready = ready;
+    v.replicas_starting = starting;
+    v.replicas_current = ready >= 0 ? ready + std::max(starting, 0)
+                         : m->has_plugin_decision ? m->last.desired_replicas[i]
+                                                  : -1;
+    v.arrival_rate_rps = a.rate;
+    v.running = a.running;
+    v.waiting = a.waiting;
+    v.kv_usage = a.kv_n ? a.kv / a.kv_n : kNaN;
+    v.ttft_mean_ms = a.ttft_n ? a.ttft / a.ttft_n : kNaN;
+    v.itl_mean_ms = a.itl_n ? a.itl / a.itl_n : kNaN;
+    v.input_mean = a.len_n ? a.in / a.len_n : kNaN;
+    v.output_mean = a.len_n ? a.out / a.len_n : kNaN;
+    v.stale = a.stale ? 1 : 0;
+    initial[i] = std::max(v.replicas_current, 0);
+  }
+  variant_policy_input in;
+  in.struct_size = sizeof(in);
+  in.model = mc.name.c_str();
+  in.now_s = WallNow();
+  in.arrival_rate_rps = m->keys.empty() ? kNaN : ModelRate(*m);
+  in.input_mean = rate_w > 0 ? in_sum / rate_w : kNaN;
+  in.output_mean = rate_w > 0 ? out_sum / rate_w : kNaN;
+  in.stale = any_stale ? 1 : 0;
+  in.n_variants = n;
+  in.variants = vs.data();
+  policy::PolicyDecision d;
+  if (!m->policy->Decide(in, initial, &d, err)) return false;
+  m->last = std::move(d);
+  m->has_plugin_decision = true;
+  return true;
+}
+
+void Agent::Decide() {
+  pending_solve_ = -1;
+  const double t0 = MonoNow();
+  last_decide_ = t0;
+  bool any_ok = false;
+  // 1. The optimizer, for every model without a plugin policy.
+  if (any_optimizer_) {
+    std::string problem = cfg_.problem_json;
+    if (problem.size() >= 2 && problem.back() == '}') {
+      problem.pop_back();
+      if (problem.size() > 1) problem += ',';
+      problem += "\"demand\":" + DemandJson() + "}";
+    }
+    std::string out, err;
+    int rc = api_->Solve(problem, CurrentJson(), cfg_.solver, &out, &err);
+    json parsed;
+    if (rc == VARIANT_OK) {
+      parsed = json::parse(out, nullptr, false);
+      if (parsed.is_discarded() || !parsed.is_object()) {
+        rc = VARIANT_E_INTERNAL;
+        err = "VARIANT_E_INTERNAL: variant_solve returned a decision that is not a JSON object";
+      }
+    }
+    if (rc == VARIANT_OK) {
+      optimizer_ = std::move(parsed);
+      optimizer_status_ = {{"status", "ok"}};
+      exporter_->SolverOk();
+      any_ok = true;
+    } else {
+      std::string code = err.substr(0, err.find(':'));
+      exporter_->SolverError(code);
+      optimizer_status_ = {{"status", code}, {"error", err}};
+      static double last_log = -1e9;
+      if (MonoNow() - last_log > 10) {
+        spdlog::error("solve failed, keeping the last decision: {}", err);
+        last_log = MonoNow();
+      }
+    }
+  }
+  // 2. Plugin policies.
+  for (Model& m : models_) {
+    if (!m.policy) continue;
+    std::string err;
+    if (DecidePlugin(&m, &err)) {
+      any_ok = true;
+    } else {
+      exporter_->SolverError("POLICY_PLUGIN");
+      spdlog::error("{} (keeping its last decision)", err);
+    }
+  }
+  for (Model& m : models_) m.solved_rate = ModelRate(m);
+  exporter_->ObserveSolve(MonoNow() - t0);
+  if (!any_ok) return;
+
+  // 3. Merge and publish.
+  json alloc = json::array(), plan = json::array(), unserved = json::array();
+  json guidance_models = json::array();
+  double cost = 0;
+  if (optimizer_.is_object()) {
+    if (optimizer_.contains("allocation"))
+      for (auto a : optimizer_["allocation"]) {
+        a["policy"] = "optimizer";
+        alloc.push_back(std::move(a));
+      }
+    if (optimizer_.contains("cost_per_hour") && optimizer_["cost_per_hour"].is_number())
+      cost += optimizer_["cost_per_hour"].get<double>();
+    if (optimizer_.contains("unserved")) unserved = optimizer_["unserved"];
+    if (optimizer_.contains("plan")) plan = optimizer_["plan"];
+  }
+  for (const Model& m : models_) {
+    if (!m.policy || !m.has_plugin_decision) continue;
+    json gv = json::array();
+    for (size_t i = 0; i < m.cfg->variants.size(); ++i) {
+      const VariantConfig& vc = m.cfg->variants[i];
+      int r = m.last.desired_replicas[i];
+      if (r > 0)
+        alloc.push_back({{"model", m.cfg->name}, {"variant", vc.name},
+                         {"accelerator", vc.accelerator}, {"tp", vc.tp},
+                         {"role", RoleName(vc.role)}, {"replicas", r},
+                         {"policy", m.policy->plugin().name()}});
+      cost += r * vc.cost_per_hour;
+      json g = {{"variant", vc.name}};
+      g["weight"] = Known(m.last.weight[i]) ? json(m.last.weight[i]) : json(nullptr);
+      g["load_signal"] = Known(m.last.load_signal[i]) ? json(m.last.load_signal[i]) : json(nullptr);
+      gv.push_back(std::move(g));
+    }
+    guidance_models.push_back({{"model", m.cfg->name}, {"variants", gv}});
+  }
+  ++decision_id_;
+  const double now = WallNow();
+  json decision = {{"decision_id", decision_id_}, {"time", now},
+                   {"cost_per_hour", cost},        {"allocation", alloc},
+                   {"unserved", unserved},         {"optimizer", optimizer_status_}};
+  if (optimizer_.is_object())
+    for (const char* k : {"lower_bound", "gap", "solve_ms"})
+      if (optimizer_.contains(k)) decision[k] = optimizer_[k];
+  json stale = json::array();
+  for (const Source& s : sources_)
+    if (s.stale) stale.push_back(s.name);
+  decision["stale_sources"] = stale;
+  json plan_body = {{"decision_id", decision_id_}, {"steps", plan}};
+  json guidance = {{"decision_id", decision_id_}, {"models", guidance_models}};
+  if (optimizer_.is_object() && optimizer_.contains("guidance"))
+    guidance["optimizer"] = optimizer_["guidance"];
+  Publish(bus::kTopicDecision, decision);
+  Publish(bus::kTopicPlan, plan_body);
+  Publish(bus::kTopicGuidance, guidance);
+  UpdateExporter();
+  SaveState();
+}
+
+void Agent::UpdateExporter() {
+  auto it = cache_.find(std::string(bus::kTopicDecision));
+  if (it == cache_.end()) return;
+  json d = json::from_msgpack(it->second.body, true, false);
+  if (d.is_discarded()) return;
+  std::vector<Exporter::Replicas> reps;
+  for (const auto& a : d["allocation"]) {
+    auto str = [&](const char* k) {
+      return a.contains(k) && a[k].is_string() ? a[k].get<std::string>() : std::string();
+    };
+    double r = a.contains("replicas") && a["replicas"].is_number() ? a["replicas"].get<double>() : 0;
+    reps.push_back({str("model"), str("variant"), str("role").empty() ? "pd" : str("role"), r});
+  }
+  exporter_->SetDesired(reps);
+  if (d.contains("cost_per_hour") && d["cost_per_hour"].is_number())
+    exporter_->SetCost(d["cost_per_hour"].get<double>());
+  std::vector<Exporter::Unserved> un;
+  for (const auto& u : d["unserved"])
+    if (u.is_object() && u.contains("rate_rps") && u["rate_rps"].is_number())
+      un.push_back({u.value("model", ""), u.contains("class") && u["class"].is_string()
+                                              ? u["class"].get<std::string>()
+                                              : "",
+                    u["rate_rps"].get<double>()});
+  exporter_->SetUnserved(un);
+  auto g = cache_.find(std::string(bus::kTopicGuidance));
+  if (g != cache_.end()) {
+    json gj = json::from_msgpack(g->second.body, true, false);
+    std::vector<Exporter::Load> loads;
+    if (!gj.is_discarded()) FindLoads(gj, "", &loads);
+    exporter_->SetLoad(loads);
+  }
+}
+
+void Agent::SaveState() const {
+  if (cfg_.state_file.empty()) return;
+  json st = {{"version", 1}, {"source", cfg_.source}, {"decision_id", decision_id_},
+             {"optimizer", optimizer_}};
+  json cached = json::object();
+  for (const auto& [t, c] : cache_)
+    cached[t] = json::from_msgpack(c.body, true, false);
+  st["published"] = cached;
+  json plugins = json::object();
+  for (const Model& m : models_)
+    if (m.has_plugin_decision) plugins[m.cfg->name] = m.last.desired_replicas;
+  st["plugin_decisions"] = plugins;
+  json entries = json::array();
+  for (const auto& [k, e] : entries_) {
+    const Model& m = models_[e.model];
+    json j = {{"source", sources_[e.source].name}, {"model", m.cfg->name}};
+    if (e.variant >= 0) j["variant"] = m.cfg->variants[e.variant].name;
+    if (e.cls > 0) j["class"] = classes_[e.cls];
+    const std::pair<const char*, double> f[] = {
+        {"arrival_rate_rps", e.m.arrival_rate_rps}, {"input_mean", e.m.input_mean},
+        {"output_mean", e.m.output_mean},           {"running", e.m.running},
+        {"waiting", e.m.waiting},                   {"kv_usage", e.m.kv_usage},
+        {"ttft_mean_ms", e.m.ttft_mean_ms},         {"itl_mean_ms", e.m.itl_mean_ms},
+        {"prefix_hit_ratio", e.m.prefix_hit_ratio}};
+    for (const auto& [name, v] : f)
+      if (Known(v)) j[name] = v;
+    if (e.m.replicas_ready >= 0) j["replicas_ready"] = e.m.replicas_ready;
+    if (e.m.replicas_starting >= 0) j["replicas_starting"] = e.m.replicas_starting;
+    entries.push_back(std::move(j));
+  }
+  st["entries"] = entries;
+  json inv = json::array();
+  for (const auto& [k, v] : inventory_) {
+    auto z = k.find('\0');
+    inv.push_back({{"model", k.substr(0, z)}, {"variant", k.substr(z + 1)},
+                   {"ready", v.first}, {"starting", v.second}});
+  }
+  st["inventory"] = inv;
+  // Write-then-rename so a kill at any moment leaves the old or the new file whole.
+  const std::string tmp = cfg_.state_file + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << st.dump();
+    if (!f) {
+      spdlog::error("state: cannot write {}", tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), cfg_.state_file.c_str()) != 0)
+    spdlog::error("state: cannot rename {} to {}", tmp, cfg_.state_file);
+}
+
+void Agent::RestoreState() {
+  if (cfg_.state_file.empty()) return;
+  std::ifstream f(cfg_.state_file);
+  if (!f) return;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  json st = json::parse(ss.str(), nullptr, false);
+  if (st.is_discarded() || !st.is_object() || st.value("version", 0) != 1) {
+    spdlog::warn("state: {} is unreadable or of another version; starting empty",
+                 cfg_.state_file);
+    return;
+  }
+  decision_id_ = st.value("decision_id", uint64_t{0});
+  if (st.contains("optimizer")) optimizer_ = st["optimizer"];
+  for (const auto& e : st.value("entries", json::array())) {
+    bus::Metrics m;
+    m.model = e.value("model", "");
+    m.variant = e.value("variant", "");
+    m.service_class = e.value("class", "");
+    m.arrival_rate_rps = e.value("arrival_rate_rps", kNaN);
+    m.input_mean = e.value("input_mean", kNaN);
+    m.output_mean = e.value("output_mean", kNaN);
+    m.running = e.value("running", kNaN);
+    m.waiting = e.value("waiting", kNaN);
+    m.kv_usage = e.value("kv_usage", kNaN);
+    m.ttft_mean_ms = e.value("ttft_mean_ms", kNaN);
+    m.itl_mean_ms = e.value("itl_mean_ms", kNaN);
+    m.prefix_hit_ratio = e.value("prefix_hit_ratio", kNaN);
+    m.replicas_ready = e.value("replicas_ready", -1);
+    m.replicas_starting = e.value("replicas_starting", -1);
+    bus::DecodeError err;
+    int si = SourceIndex(e.value("source", "<restored>"));
+    if (!IngestMetrics(si, m, &err))
+      spdlog::warn("state: dropped a held entry: {}", err.detail);
+  }
+  // Restored sources count as stale until they speak: their data is held.
+  for (Source& s : sources_)
+    if (!s.keys.empty() && !s.stale) {
+      s.stale = true;
+      ++stale_sources_;
+      s.last_seen = MonoNow();
+    }
+  for (const auto& r : st.value("inventory", json::array())) {
+    inventory_[r.value("model", "") + '\0' + r.value("variant", "")] = {r.value("ready", 0),
+                                                                        r.value("starting", 0)};
+    have_inventory_ = true;
+  }
+  for (const auto& [name, reps] : st.value("plugin_decisions", json::object()).items()) {
+    auto it = model_index_.find(name);
+    if (it == model_index_.end() || !models_[it->second].policy) continue;
+    Model& m = models_[it->second];
+    if (!reps.is_array() || reps.size() != m.cfg->variants.size()) continue;
+    m.last.desired_replicas = reps.get<std::vector<int>>();
+    m.last.load_signal.assign(reps.size(), kNaN);
+    m.last.weight.assign(reps.size(), kNaN);
+    m.has_plugin_decision = true;
+  }
+  for (Model& m : models_) m.solved_rate = m.keys.empty() ? kNaN : ModelRate(m);
+  pending_solve_ = -1;
+  // Republish what was last published, so late joiners get it at once.
+  for (const auto& [topic, body] : st.value("published", json::object()).items()) {
+    if (body.is_discarded() || body.is_null()) continue;
+    Publish(topic, body);
+  }
+  if (!cache_.empty()) last_decide_ = MonoNow();
+  exporter_->SetStaleSources(stale_sources_);
+  UpdateExporter();
+  spdlog::info("state: restored decision {} and {} held entries from {}", decision_id_,
+               entries_.size(), cfg_.state_file);
+}
+
+}  // namespace agent

@@ -1,0 +1,112 @@
+// The cluster-mode agent: one thread, one event loop over two sockets.
+//
+//   publishers ──connect──▶ XSUB (cfg.xsub)  ─┐  the loop validates, ingests and
+//                                              ├▶ forwards valid messages, decides,
+//   subscribers ◀─connect── XPUB (cfg.xpub)  ◀┘  and publishes decision/plan/guidance
+//
+// The loop sleeps in zmq::poll until a message arrives or the nearest deadline
+// (debounced re-decision, maximum staleness, heartbeat, stale-source check) is due.
+// Decisions come from libvariant (variant_solve) or, per model, a policy plugin; the
+// agent only assembles inputs and publishes outputs.
+//
+// Thread-safety: an Agent is used by the thread that calls Run(). Stop() may be
+// called from any thread or a signal handler.
+#ifndef VARIANT_AGENT_DAEMON_AGENT_H_
+#define VARIANT_AGENT_DAEMON_AGENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "bus/protocol.h"
+#include "config.h"
+#include "exporter.h"
+#include "policy_host.h"
+#include "variant_api.h"
+
+namespace agent {
+
+class Agent {
+ public:
+  // api may be null when no model uses the optimizer.
+  Agent(Config cfg, std::unique_ptr<VariantApi> api, zmq::context_t* zctx);
+  ~Agent();
+  // Binds the sockets, starts the exporter, loads plugins, restores the state file.
+  bool Init(std::string* err);
+  // Runs until *stop becomes true. Returns the process exit code.
+  int Run(const std::atomic<bool>* stop);
+
+ private:
+  struct Entry;
+  struct Source;
+  struct Model;
+  struct Cached {
+    std::string topic, header, body;
+  };
+
+  void OnMessage(zmq::message_t* frames, size_t n, size_t bytes);
+  bool IngestMetrics(int src, const bus::Metrics& m, bus::DecodeError* err);
+  bool IngestInventory(const bus::Inventory& inv, bus::DecodeError* err);
+  void OnSubscription(const zmq::message_t& msg);
+  void Reject(const std::string& source, bus::Reject r, const std::string& detail);
+  int SourceIndex(const std::string& name);
+  void CheckSequence(Source* s, uint64_t seq);
+  void CheckStale();
+  void MarkDirty(Model* m);
+  double ModelRate(const Model& m) const;
+  void Decide();
+  std::string DemandJson() const;
+  std::string CurrentJson() const;
+  bool DecidePlugin(Model* m, std::string* err);
+  void Publish(std::string_view topic, const nlohmann::json& body);
+  void SendCached(const Cached& c);
+  void Heartbeat();
+  void SaveState() const;
+  void RestoreState();
+  void UpdateExporter();
+
+  Config cfg_;
+  std::unique_ptr<VariantApi> api_;
+  zmq::context_t* zctx_;
+  std::unique_ptr<zmq::socket_t> xsub_, xpub_;
+  std::unique_ptr<Exporter> exporter_;
+  std::vector<std::unique_ptr<policy::PolicyPlugin>> plugins_;
+
+  std::vector<Model> models_;
+  std::unordered_map<std::string, int> model_index_;
+  std::vector<std::string> classes_;
+  std::unordered_map<std::string, int> class_index_;
+  std::vector<Source> sources_;
+  std::unordered_map<std::string, int> source_index_;
+  std::unordered_map<uint64_t, Entry> entries_;
+  // current replicas per model/variant from inventory: (ready, starting)
+  std::unordered_map<std::string, std::pair<int, int>> inventory_;
+  bool have_inventory_ = false;
+
+  // Last good outputs.
+  nlohmann::json optimizer_;         // last good variant_solve decision (or null)
+  nlohmann::json optimizer_status_;  // {"status": ..., "error": ...}
+  uint64_t decision_id_ = 0;
+  std::unordered_map<std::string, Cached> cache_;  // last value per published topic
+
+  uint64_t seq_ = 0;
+  double start_mono_ = 0;
+  double pending_solve_ = -1;  // monotonic deadline of a debounced decision, -1 none
+  double last_decide_ = -1;
+  double last_publish_ = 0;
+  double next_stale_check_ = 0;
+  bool any_optimizer_ = false;
+  int stale_sources_ = 0;
+};
+
+double MonoNow();
+double WallNow();
+
+}  // namespace agent
+
+#endif  // VARIANT_AGENT_DAEMON_AGENT_H_

@@ -1,0 +1,229 @@
+#include "config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace agent {
+namespace {
+
+using nlohmann::json;
+
+// YAML -> JSON keeping numbers and booleans typed (plain scalars only; quoted ones
+// stay strings).
+json ToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      json o = json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = ToJson(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      json a = json::array();
+      for (const auto& e : n) a.push_back(ToJson(e));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() == "!") return s;  // quoted
+      if (s == "true" || s == "True") return true;
+      if (s == "false" || s == "False") return false;
+      if (s == "null" || s == "~") return nullptr;
+      if (!s.empty()) {
+        char* end = nullptr;
+        long long i = std::strtoll(s.c_str(), &end, 10);
+        if (*end == '\0') return i;
+        double d = std::strtod(s.c_str(), &end);
+        if (*end == '\0' && std::isfinite(d)) return d;
+      }
+      return s;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+int RoleOf(const json& v) {
+  if (v.is_number_integer()) return v.get<int>();
+  if (!v.is_string()) return 0;
+  std::string r = v.get<std::string>();
+  if (r == "p" || r == "P" || r == "prefill") return 1;
+  if (r == "d" || r == "D" || r == "decode") return 2;
+  return 0;
+}
+
+template <typename T>
+T Get(const json& o, const char* k, T def) {
+  auto it = o.find(k);
+  if (it == o.end() || it->is_null()) return def;
+  return it->get<T>();
+}
+
+std::string DefaultVariantName(const VariantConfig& v) {
+  static const char* roles[] = {"pd", "p", "d"};
+  return v.accelerator + "-tp" + std::to_string(v.tp) + "-" + roles[v.role >= 0 && v.role < 3 ? v.role : 0];
+}
+
+VariantConfig ReadVariant(const json& v) {
+  VariantConfig c;
+  c.accelerator = Get<std::string>(v, "accelerator", "");
+  c.tp = Get<int>(v, "tp", 1);
+  c.max_batch = Get<int>(v, "max_batch", 0);
+  if (v.contains("role")) c.role = RoleOf(v["role"]);
+  c.cost_per_hour = Get<double>(v, "cost_per_hour", 0.0);
+  c.name = Get<std::string>(v, "name", "");
+  if (c.name.empty()) c.name = DefaultVariantName(c);
+  return c;
+}
+
+// Extracts the models and their variants from the problem (variants either nested
+// under each model or in a top-level `variants:` list with a `model:` field).
+void ReadModels(const json& problem, Config* cfg) {
+  std::map<std::string, size_t> idx;
+  if (problem.contains("models") && problem["models"].is_array()) {
+    for (const auto& m : problem["models"]) {
+      ModelConfig mc;
+      mc.name = m.is_string() ? m.get<std::string>() : Get<std::string>(m, "name", "");
+      if (mc.name.empty()) throw std::runtime_error("problem.models: an entry has no 'name'");
+      if (m.is_object() && m.contains("variants") && m["variants"].is_array())
+        for (const auto& v : m["variants"]) mc.variants.push_back(ReadVariant(v));
+      idx[mc.name] = cfg->models.size();
+      cfg->models.push_back(std::move(mc));
+    }
+  }
+  if (problem.contains("variants") && problem["variants"].is_array()) {
+    for (const auto& v : problem["variants"]) {
+      std::string model = Get<std::string>(v, "model", "");
+      auto it = idx.find(model);
+      if (it == idx.end()) {
+        ModelConfig mc;
+        mc.name = model;
+        it = idx.emplace(model, cfg->models.size()).first;
+        cfg->models.push_back(std::move(mc));
+      }
+      cfg->models[it->second].variants.push_back(ReadVariant(v));
+    }
+  }
+}
+
+}  // namespace
+
+bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
+  try {
+    YAML::Node root = YAML::LoadFile(path);
+    json r = ToJson(root);
+    if (!r.is_object()) {
+      *err = path + ": not a YAML mapping";
+      return false;
+    }
+    cfg->mode = Get<std::string>(r, "mode", cfg->mode);
+    cfg->source = Get<std::string>(r, "source", cfg->source);
+    cfg->libvariant = Get<std::string>(r, "libvariant", "");
+    cfg->data_dir = Get<std::string>(r, "data_dir", "");
+    if (r.contains("plugin_dirs"))
+      for (const auto& d : r["plugin_dirs"]) cfg->plugin_dirs.push_back(d.get<std::string>());
+    if (r.contains("bus")) {
+      const json& b = r["bus"];
+      cfg->xsub = Get<std::string>(b, "xsub", cfg->xsub);
+      cfg->xpub = Get<std::string>(b, "xpub", cfg->xpub);
+      cfg->max_message_bytes = Get<size_t>(b, "max_message_bytes", cfg->max_message_bytes);
+      cfg->heartbeat_s = Get<double>(b, "heartbeat_s", cfg->heartbeat_s);
+      cfg->stale_after_s = Get<double>(b, "stale_after_s", cfg->stale_after_s);
+    }
+    cfg->metrics_listen = Get<std::string>(r, "metrics_listen", "");
+    cfg->state_file = Get<std::string>(r, "state_file", "");
+    if (r.contains("solve")) {
+      const json& s = r["solve"];
+      cfg->solver = Get<std::string>(s, "solver", cfg->solver);
+      cfg->threshold = Get<double>(s, "threshold", cfg->threshold);
+      cfg->min_delta_rps = Get<double>(s, "min_delta_rps", cfg->min_delta_rps);
+      cfg->debounce_ms = Get<double>(s, "debounce_ms", cfg->debounce_ms);
+      cfg->max_staleness_s = Get<double>(s, "max_staleness_s", cfg->max_staleness_s);
+    }
+    if (cfg->heartbeat_s <= 0 || cfg->stale_after_s <= 0 || cfg->max_staleness_s <= 0 ||
+        cfg->debounce_ms < 0 || cfg->threshold < 0) {
+      *err = path + ": bus.heartbeat_s, bus.stale_after_s, solve.max_staleness_s must be > 0; "
+                    "solve.debounce_ms and solve.threshold >= 0";
+      return false;
+    }
+    json problem;
+    if (r.contains("problem_file")) {
+      std::string pf = r["problem_file"].get<std::string>();
+      if (!pf.empty() && pf[0] != '/') {
+        auto slash = path.rfind('/');
+        if (slash != std::string::npos) pf = path.substr(0, slash + 1) + pf;
+      }
+      problem = ToJson(YAML::LoadFile(pf));
+    } else if (r.contains("problem")) {
+      problem = r["problem"];
+    }
+    if (!problem.is_null()) {
+      if (!problem.is_object()) {
+        *err = path + ": the problem is not a mapping";
+        return false;
+      }
+      problem.erase("demand");
+      ReadModels(problem, cfg);
+      cfg->problem_json = problem.dump();
+    }
+    if (r.contains("policies")) {
+      for (const auto& [model, p] : r["policies"].items()) {
+        bool found = false;
+        for (auto& m : cfg->models) {
+          if (m.name != model) continue;
+          found = true;
+          m.policy = p.is_string() ? p.get<std::string>() : Get<std::string>(p, "policy", "optimizer");
+          if (p.is_object() && p.contains("params")) m.policy_params = p["params"].dump();
+        }
+        if (!found) {
+          *err = path + ": policies: model '" + model + "' is not in the problem";
+          return false;
+        }
+      }
+    }
+    if (r.contains("default_policy")) {
+      std::string d = r["default_policy"].get<std::string>();
+      json params = r.contains("default_policy_params") ? r["default_policy_params"] : json::object();
+      for (auto& m : cfg->models)
+        if (!r.contains("policies") || !r["policies"].contains(m.name)) {
+          m.policy = d;
+          m.policy_params = params.dump();
+        }
+    }
+    if (r.contains("node")) {
+      const json& n = r["node"];
+      cfg->node_cluster = Get<std::string>(n, "cluster", cfg->node_cluster);
+      cfg->node_interval_s = Get<double>(n, "interval_s", cfg->node_interval_s);
+      cfg->node_collector = Get<std::string>(n, "collector", cfg->node_collector);
+      cfg->node_file = Get<std::string>(n, "file", "");
+      if (n.contains("static"))
+        for (const auto& e : n["static"]) {
+          bus::Metrics m;
+          m.model = Get<std::string>(e, "model", "");
+          m.variant = Get<std::string>(e, "variant", "");
+          m.service_class = Get<std::string>(e, "class", "");
+          m.arrival_rate_rps = Get<double>(e, "arrival_rate_rps", m.arrival_rate_rps);
+          m.input_mean = Get<double>(e, "input_mean", m.input_mean);
+          m.output_mean = Get<double>(e, "output_mean", m.output_mean);
+          m.running = Get<double>(e, "running", m.running);
+          m.waiting = Get<double>(e, "waiting", m.waiting);
+          m.kv_usage = Get<double>(e, "kv_usage", m.kv_usage);
+          m.replicas_ready = Get<int>(e, "replicas_ready", m.replicas_ready);
+          cfg->node_static.push_back(m);
+        }
+    }
+    if (cfg->mode != "cluster" && cfg->mode != "node") {
+      *err = path + ": mode must be 'cluster' or 'node', not '" + cfg->mode + "'";
+      return false;
+    }
+  } catch (const std::exception& e) {
+    *err = path + ": " + e.what();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace agent

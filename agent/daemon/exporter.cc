@@ -1,0 +1,166 @@
+#include "exporter.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <chrono>
+
+namespace agent {
+namespace {
+
+// variant_agent_last_event_age_seconds, computed at scrape time.
+class AgeCollectable : public prometheus::Collectable {
+ public:
+  explicit AgeCollectable(const std::atomic<double>* t) : t_(t) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily f;
+    f.name = "variant_agent_last_event_age_seconds";
+    f.help = "Seconds since the agent last received a valid bus message (-1: never)";
+    f.type = prometheus::MetricType::Gauge;
+    prometheus::ClientMetric m;
+    double t = t_->load();
+    double now = std::chrono::duration<double>(
+                     std::chrono::system_clock::now().time_since_epoch()).count();
+    m.gauge.value = t > 0 ? now - t : -1;
+    f.metric.push_back(m);
+    return {f};
+  }
+
+ private:
+  const std::atomic<double>* t_;
+};
+
+prometheus::Counter* Lookup(std::map<std::string, prometheus::Counter*>* cache,
+                            prometheus::Family<prometheus::Counter>* fam, const char* label,
+                            const std::string& value) {
+  auto it = cache->find(value);
+  if (it != cache->end()) return it->second;
+  auto* c = &fam->Add({{label, value}});
+  cache->emplace(value, c);
+  return c;
+}
+
+}  // namespace
+
+Exporter::Exporter(const std::string& listen)
+    : registry_(std::make_shared<prometheus::Registry>()) {
+  using namespace prometheus;
+  desired_fam_ = &BuildGauge().Name("variant_desired_replicas")
+                      .Help("Replicas the agent decided, per model, variant and role")
+                      .Register(*registry_);
+  load_fam_ = &BuildGauge().Name("variant_load_signal")
+                   .Help("Demand assigned / SLO capacity per variant (1.0 = at capacity)")
+                   .Register(*registry_);
+  unserved_fam_ = &BuildGauge().Name("variant_unserved_demand_rps")
+                       .Help("Demand the decision could not serve, per model and class")
+                       .Register(*registry_);
+  cost_ = &BuildGauge().Name("variant_cost_per_hour")
+               .Help("Cost per hour of the current decision")
+               .Register(*registry_).Add({});
+  solve_ = &BuildHistogram().Name("variant_solve_seconds")
+                .Help("Wall time of one decision (libvariant solve + policy plugins)")
+                .Register(*registry_)
+                .Add({}, Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                     1, 2.5, 5, 10});
+  in_fam_ = &BuildCounter().Name("variant_bus_messages_in_total")
+                 .Help("Valid bus messages received, per topic").Register(*registry_);
+  out_fam_ = &BuildCounter().Name("variant_bus_messages_out_total")
+                  .Help("Bus messages published by the agent, per topic").Register(*registry_);
+  rej_fam_ = &BuildCounter().Name("variant_bus_messages_rejected_total")
+                  .Help("Bus messages rejected, per reason").Register(*registry_);
+  err_fam_ = &BuildCounter().Name("variant_solver_errors_total")
+                  .Help("Failed decisions, per status code").Register(*registry_);
+  solver_failing_ = &BuildGauge().Name("variant_solver_failing")
+                         .Help("1 while the last decision attempt failed (last good one kept)")
+                         .Register(*registry_).Add({});
+  stale_ = &BuildGauge().Name("variant_bus_stale_sources")
+                .Help("Sources silent for longer than bus.stale_after_s (data held)")
+                .Register(*registry_).Add({});
+  gaps_ = &BuildCounter().Name("variant_bus_sequence_gap_messages_total")
+               .Help("Messages missing according to per-source sequence numbers")
+               .Register(*registry_).Add({});
+  age_ = std::make_shared<AgeCollectable>(&last_event_);
+  if (!listen.empty()) {
+    exposer_ = std::make_unique<Exposer>(listen, 1);
+    exposer_->RegisterCollectable(registry_);
+    exposer_->RegisterCollectable(age_);
+  }
+}
+
+Exporter::~Exporter() = default;
+
+std::vector<int> Exporter::ports() const {
+  return exposer_ ? exposer_->GetListeningPorts() : std::vector<int>{};
+}
+
+void Exporter::SetDesired(const std::vector<Replicas>& r) {
+  std::map<std::tuple<std::string, std::string, std::string>, prometheus::Gauge*> next;
+  for (const auto& e : r) {
+    auto key = std::make_tuple(e.model, e.variant, e.role);
+    auto it = desired_.find(key);
+    prometheus::Gauge* g;
+    if (it != desired_.end()) {
+      g = it->second;
+      desired_.erase(it);
+    } else {
+      g = &desired_fam_->Add({{"model", e.model}, {"variant", e.variant}, {"role", e.role}});
+    }
+    g->Set(e.replicas);
+    next[key] = g;
+  }
+  for (auto& [k, g] : desired_) desired_fam_->Remove(g);
+  desired_ = std::move(next);
+}
+
+void Exporter::SetLoad(const std::vector<Load>& l) {
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> next;
+  for (const auto& e : l) {
+    auto key = std::make_pair(e.model, e.variant);
+    auto it = load_.find(key);
+    prometheus::Gauge* g;
+    if (it != load_.end()) {
+      g = it->second;
+      load_.erase(it);
+    } else {
+      g = &load_fam_->Add({{"model", e.model}, {"variant", e.variant}});
+    }
+    g->Set(e.value);
+    next[key] = g;
+  }
+  for (auto& [k, g] : load_) load_fam_->Remove(g);
+  load_ = std::move(next);
+}
+
+void Exporter::SetUnserved(const std::vector<Unserved>& u) {
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> next;
+  for (const auto& e : u) {
+    auto key = std::make_pair(e.model, e.service_class);
+    auto it = unserved_.find(key);
+    prometheus::Gauge* g;
+    if (it != unserved_.end()) {
+      g = it->second;
+      unserved_.erase(it);
+    } else {
+      g = &unserved_fam_->Add({{"model", e.model}, {"class", e.service_class}});
+    }
+    g->Set(e.rps);
+    next[key] = g;
+  }
+  for (auto& [k, g] : unserved_) unserved_fam_->Remove(g);
+  unserved_ = std::move(next);
+}
+
+void Exporter::SolverError(const std::string& code) {
+  Lookup(&err_, err_fam_, "code", code)->Increment();
+  solver_failing_->Set(1);
+}
+void Exporter::MessageIn(const std::string& topic) { Lookup(&in_, in_fam_, "topic", topic)->Increment(); }
+void Exporter::MessageOut(const std::string& topic) {
+  Lookup(&out_, out_fam_, "topic", topic)->Increment();
+}
+void Exporter::Rejected(const std::string& reason) {
+  Lookup(&rej_, rej_fam_, "reason", reason)->Increment();
+}
+
+}  // namespace agent

@@ -1,0 +1,82 @@
+// The agent's Prometheus exporter (prometheus-cpp, pull). Metric names are listed in
+// docs/bus.md. Thread-safety: the setters are called from the agent's loop thread;
+// the HTTP server threads only read (prometheus-cpp metrics are thread-safe).
+#ifndef VARIANT_AGENT_DAEMON_EXPORTER_H_
+#define VARIANT_AGENT_DAEMON_EXPORTER_H_
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace agent {
+
+class Exporter {
+ public:
+  // listen: "host:port"; "" makes a registry without an HTTP endpoint.
+  explicit Exporter(const std::string& listen);
+  ~Exporter();
+
+  struct Replicas {
+    std::string model, variant, role;
+    double replicas;
+  };
+  // Replaces the desired-replicas series with exactly these.
+  void SetDesired(const std::vector<Replicas>& r);
+  struct Load {
+    std::string model, variant;
+    double value;
+  };
+  void SetLoad(const std::vector<Load>& l);
+  struct Unserved {
+    std::string model, service_class;
+    double rps;
+  };
+  void SetUnserved(const std::vector<Unserved>& u);
+  void SetCost(double cost_per_hour) { cost_->Set(cost_per_hour); }
+  void ObserveSolve(double seconds) { solve_->Observe(seconds); }
+  void SolverError(const std::string& code);
+  void SolverOk() { solver_failing_->Set(0); }
+  void MessageIn(const std::string& topic);
+  void MessageOut(const std::string& topic);
+  void Rejected(const std::string& reason);
+  void SequenceGap(double missing) { gaps_->Increment(missing); }
+  void SetStaleSources(double n) { stale_->Set(n); }
+  void Event(double unix_time) { last_event_.store(unix_time); }
+  std::vector<int> ports() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<prometheus::Collectable> age_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Gauge>* desired_fam_;
+  prometheus::Family<prometheus::Gauge>* load_fam_;
+  prometheus::Family<prometheus::Gauge>* unserved_fam_;
+  prometheus::Family<prometheus::Counter>* in_fam_;
+  prometheus::Family<prometheus::Counter>* out_fam_;
+  prometheus::Family<prometheus::Counter>* rej_fam_;
+  prometheus::Family<prometheus::Counter>* err_fam_;
+  prometheus::Gauge* cost_;
+  prometheus::Gauge* solver_failing_;
+  prometheus::Gauge* stale_;
+  prometheus::Counter* gaps_;
+  prometheus::Histogram* solve_;
+  std::map<std::tuple<std::string, std::string, std::string>, prometheus::Gauge*> desired_;
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> load_;
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> unserved_;
+  std::map<std::string, prometheus::Counter*> in_, out_, rej_, err_;
+  std::atomic<double> last_event_{0};
+};
+
+}  // namespace agent
+
+#endif  // VARIANT_AGENT_DAEMON_EXPORTER_H_
