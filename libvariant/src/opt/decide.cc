@@ -1,0 +1,669 @@
+#include "opt/decide.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "context.h"
+#include "opt/plan.h"
+#include "perf/queue_model.h"
+#include "perf/step_model.h"
+
+namespace variant::opt {
+
+using nlohmann::json;
+
+CapacityFn PerfCapacity(Context* ctx, const Problem& p) {
+  return [ctx, &p](int mi, int vi, int ci, const Bucket& b, double prefix) -> Result<double> {
+    const ModelSpec& m = p.models[mi];
+    const VariantSpec& v = m.variants[vi];
+    const std::string w = "model '" + m.name + "' variant '" + v.name + "'";
+    if (ctx == nullptr)
+      return InvalidArgument(w + ": no capacity_rps and no performance model context");
+    if (ctx->catalog().FindModel(m.name) == nullptr)
+      return Status(VARIANT_E_UNKNOWN_MODEL, w + ": model '" + m.name +
+                                                 "' is not in the catalog (add it, or give "
+                                                 "capacity_rps)");
+    if (ctx->catalog().FindAccelerator(v.accelerator) == nullptr)
+      return Status(VARIANT_E_UNKNOWN_ACCELERATOR,
+                    w + ": accelerator '" + v.accelerator +
+                        "' is not in the catalog (add it, or give capacity_rps)");
+    auto sm = ctx->GetStepModel(m.name, v.accelerator, v.tp);
+    if (!sm.ok()) return Status(sm.status().code(), w + ": " + sm.status().message());
+    const StepModel* step = sm.value();
+    if (step->KvCapacityTokens(v.gpu_memory_util) < std::min(step->arch().max_context, 2048))
+      return 0.0;  // does not fit: the variant cannot serve
+    ReplicaConfig cfg;
+    cfg.step = step;
+    cfg.max_batch = v.max_batch;
+    cfg.max_tokens_per_step = v.max_tokens_per_step;
+    cfg.role = v.role;
+    cfg.kv_link_gbps = v.kv_link_gbps;
+    cfg.gpu_memory_util = v.gpu_memory_util;
+    Workload wl;
+    wl.input = {b.input};
+    wl.output = {b.output};
+    wl.weight = {1};
+    wl.prefix_hit_ratio = prefix;
+    auto r = MaxRate(cfg, wl, p.classes[ci].slo);
+    if (!r.ok()) {
+      if (r.status().code() == VARIANT_E_SLO_UNATTAINABLE ||
+          r.status().code() == VARIANT_E_DOES_NOT_FIT)
+        return 0.0;
+      return Status(r.status().code(), w + ": " + r.status().message());
+    }
+    const double rate = r->rate_rps;
+    return std::isfinite(rate) && rate > 0 ? rate : 0.0;
+  };
+}
+
+namespace {
+
+// Capacity cache over one decision.
+class CapTable {
+ public:
+  CapTable(const Problem& p, CapacityFn fn) : p_(p), fn_(std::move(fn)) {}
+  Result<double> Get(int mi, int vi, int ci, const Bucket& b, double prefix) {
+    const VariantSpec& v = p_.models[mi].variants[vi];
+    if (std::isfinite(v.capacity_rps)) return v.capacity_rps;
+    auto key = std::make_tuple(mi, vi, ci, b.input, b.output, prefix);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    auto r = fn_(mi, vi, ci, b, prefix);
+    if (!r.ok()) return r.status();
+    cache_[key] = *r;
+    return *r;
+  }
+  // Best rate per replica of the model on this slice (aggregated, or P+D in series).
+  Result<double> Best(int mi, int ci, const Bucket& b, double prefix) {
+    double pd = 0, bp = 0, bd = 0;
+    const auto& vs = p_.models[mi].variants;
+    for (size_t vi = 0; vi < vs.size(); ++vi) {
+      auto c = Get(mi, static_cast<int>(vi), ci, b, prefix);
+      if (!c.ok()) return c.status();
+      if (vs[vi].role == VARIANT_ROLE_PD) pd = std::max(pd, *c);
+      if (vs[vi].role == VARIANT_ROLE_P) bp = std::max(bp, *c);
+      if (vs[vi].role == VARIANT_ROLE_D) bd = std::max(bd, *c);
+    }
+    if (bp > 0 && bd > 0) pd = std::max(pd, 1.0 / (1.0 / bp + 1.0 / bd));
+    return pd;
+  }
+
+ private:
+  const Problem& p_;
+  CapacityFn fn_;
+  std::map<std::tuple<int, int, int, double, double, double>, double> cache_;
+};
+
+struct Held {
+  std::vector<Bucket> buckets;
+  std::vector<double> rates;  // per bucket, rps
+};
+
+// Work in replica units of the best variant: comparable across length mixes.
+Result<double> Work(CapTable* t, int mi, int ci, const Held& h, double prefix) {
+  double w = 0;
+  for (size_t b = 0; b < h.buckets.size(); ++b) {
+    if (h.rates[b] <= 0) continue;
+    auto c = t->Best(mi, ci, h.buckets[b], prefix);
+    if (!c.ok()) return c.status();
+    w += h.rates[b] / (*c > 0 ? *c : 1.0);
+  }
+  return w;
+}
+
+Held Scaled(const std::vector<Bucket>& bs, double rate) {
+  Held h;
+  h.buckets = bs;
+  for (const auto& b : bs) h.rates.push_back(rate * b.weight);
+  return h;
+}
+
+double Sum(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+
+struct Built {
+  Instance in;
+  std::vector<std::pair<int, int>> var_ref;   // (model, variant) per instance variant
+  std::vector<std::pair<int, int>> dem_ref;   // (demand spec, bucket) per slice
+  std::vector<Held> held;                     // per demand spec
+  std::vector<bool> pinned;                   // per model
+  std::vector<int> cur;                       // per instance variant
+  std::vector<int> starting;                  // per instance variant
+};
+
+json SloJson(const ClassSpec& c) {
+  json j = json::object();
+  for (const auto& t : c.slo) {
+    const char* m = t.metric == VARIANT_METRIC_TTFT ? "ttft" : t.metric == VARIANT_METRIC_ITL ? "itl" : "ttlt";
+    std::string k = std::string(m) + "_" +
+                    (t.percentile == 0 ? std::string("mean")
+                                       : "p" + json(t.percentile).dump()) + "_ms";
+    j[k] = t.target_ms;
+  }
+  return j;
+}
+
+// Applies the per-decision change cap: additions first (capacity before removal),
+// then removals that keep every model safe (plan.h), never reversing a direction.
+std::vector<int> ClampChanges(const Instance& in, const std::vector<int>& from,
+                              const std::vector<int>& to, int cap) {
+  long total = 0;
+  for (size_t v = 0; v < to.size(); ++v) total += std::abs(to[v] - from[v]);
+  if (cap <= 0 || total <= cap) return to;
+  std::vector<int> s = from;
+  int budget = cap;
+  for (size_t v = 0; v < to.size() && budget > 0; ++v) {
+    while (s[v] < to[v] && budget > 0) {
+      ++s[v];
+      if (!WithinCaps(in, s)) {
+        --s[v];
+        break;
+      }
+      --budget;
+    }
+  }
+  for (size_t v = 0; v < to.size() && budget > 0; ++v) {
+    while (s[v] > to[v] && budget > 0) {
+      --s[v];
+      if (!PlanStateSafe(in, from, to, s)) {
+        ++s[v];
+        break;
+      }
+      --budget;
+    }
+  }
+  return s;
+}
+
+json SolutionJson(const Problem& p, const Built& B, const Solution& sol,
+                  const std::vector<int>& emitted, const Solution& assign, int change_cap) {
+  const Instance& in = B.in;
+  json j;
+  j["solver"] = sol.solver;
+  j["status"] = sol.status;
+  double cost = 0;
+  for (size_t v = 0; v < emitted.size(); ++v) cost += in.Price(static_cast<int>(v)) * emitted[v];
+  j["cost_per_hour"] = cost;
+  j["objective"] = sol.objective;
+  j["lower_bound"] = sol.lower_bound;
+  j["lp_bound"] = std::isfinite(sol.lp_bound) ? json(sol.lp_bound) : json(nullptr);
+  j["gap"] = sol.gap;
+  j["solve_ms"] = sol.solve_ms;
+  j["target_cost_per_hour"] = sol.cost;
+  j["change_capped"] = emitted != sol.n;
+  (void)change_cap;
+
+  json alloc = json::array();
+  for (size_t v = 0; v < emitted.size(); ++v) {
+    if (emitted[v] == 0) continue;
+    const auto [mi, vi] = B.var_ref[v];
+    const VariantSpec& vs = p.models[mi].variants[vi];
+    json a = {{"model", p.models[mi].name}, {"variant", vs.name}, {"accelerator", vs.accelerator},
+              {"tp", vs.tp}, {"role", RoleName(vs.role)}, {"replicas", emitted[v]},
+              {"cost_per_hour", in.Price(static_cast<int>(v)) * emitted[v]}};
+    const int st = std::min(B.starting[v], emitted[v]);
+    if (st > 0) a["starting"] = st;
+    alloc.push_back(a);
+  }
+  j["allocation"] = alloc;
+
+  // Unserved per (model, class), from the assignment over the emitted allocation.
+  std::map<std::pair<int, int>, double> un;
+  for (size_t i = 0; i < in.dems.size(); ++i) {
+    const double r = in.dems[i].rate * assign.unserved[i];
+    if (r > 1e-9) un[{in.dems[i].model, in.dems[i].cls}] += r;
+  }
+  json unj = json::array();
+  for (const auto& [k, r] : un)
+    unj.push_back({{"model", p.models[k.first].name}, {"class", p.classes[k.second].name},
+                   {"rate_rps", r}});
+  j["unserved"] = unj;
+
+  // Plan.
+  std::vector<PlanStep> steps = MakePlan(in, B.cur, emitted);
+  json plan = json::array();
+  int n = 0;
+  for (const auto& s : steps) {
+    const auto [mi, vi] = B.var_ref[s.var];
+    json st = {{"step", ++n},
+               {"action", s.kind == PlanStep::kAdd ? "add" : s.kind == PlanStep::kRemove ? "remove" : "flip"},
+               {"model", p.models[mi].name},
+               {"variant", p.models[mi].variants[vi].name},
+               {"replicas", s.count},
+               {"safe", s.safe}};
+    if (s.kind == PlanStep::kFlip) {
+      const auto [mj, vj] = B.var_ref[s.to_var];
+      st["to_variant"] = p.models[mj].variants[vj].name;
+      st["to_role"] = RoleName(p.models[mj].variants[vj].role);
+    }
+    plan.push_back(st);
+  }
+  j["plan"] = plan;
+
+  // Guidance: per slice, weights over variants; per variant, load.
+  std::vector<double> load(in.vars.size(), 0);
+  std::map<int, json> per_model;
+  for (size_t i = 0; i < in.dems.size(); ++i) {
+    const auto& dm = in.dems[i];
+    const double r = dm.rate;
+    json w = json::object(), wp = json::object(), wd = json::object();
+    double served = 0;
+    auto name = [&](int v) { return p.models[B.var_ref[v].first].variants[B.var_ref[v].second].name; };
+    for (size_t k = 0; k < in.pd[i].size(); ++k) {
+      const double x = assign.x_pd[i][k];
+      load[in.pd[i][k].var] += r * x / in.pd[i][k].cap;
+      if (x > 1e-9) w[name(in.pd[i][k].var)] = x;
+      served += x;
+    }
+    double sp = 0;
+    for (size_t k = 0; k < in.p[i].size(); ++k) {
+      const double x = assign.x_p[i][k];
+      load[in.p[i][k].var] += r * x / in.p[i][k].cap;
+      if (x > 1e-9) wp[name(in.p[i][k].var)] = x;
+      sp += x;
+    }
+    for (size_t k = 0; k < in.d[i].size(); ++k) {
+      const double x = assign.x_d[i][k];
+      load[in.d[i][k].var] += r * x / in.d[i][k].cap;
+      if (x > 1e-9) wd[name(in.d[i][k].var)] = x;
+    }
+    served += sp;
+    // Normalize: aggregated + prefill weights sum to 1; decode weights sum to 1.
+    json wn = json::object();
+    for (auto& [k, v] : w.items()) wn[k] = served > 0 ? v.get<double>() / served : 0.0;
+    for (auto& [k, v] : wp.items()) wn[k] = served > 0 ? v.get<double>() / served : 0.0;
+    json dn = json::object();
+    for (auto& [k, v] : wd.items()) dn[k] = sp > 0 ? v.get<double>() / sp : 0.0;
+    const auto [j_dem, b] = B.dem_ref[i];
+    const DemandSpec& ds = p.demand[j_dem];
+    json slice = {{"class", ds.cls},
+                  {"input", B.held[j_dem].buckets[b].input},
+                  {"output", B.held[j_dem].buckets[b].output},
+                  {"rate_rps", r},
+                  {"weights", wn},
+                  {"unserved_fraction", assign.unserved[i]}};
+    if (!dn.empty()) slice["decode_weights"] = dn;
+    if (!wp.empty()) slice["disaggregated_fraction"] = served > 0 ? sp / served : 0.0;
+    per_model[dm.model]["model"] = p.models[dm.model].name;
+    per_model[dm.model]["slices"].push_back(slice);
+  }
+  json gm = json::array();
+  for (auto& [m, v] : per_model) gm.push_back(v);
+  json gv = json::array();
+  for (size_t v = 0; v < in.vars.size(); ++v) {
+    if (emitted[v] == 0 && load[v] == 0) continue;
+    const auto [mi, vi] = B.var_ref[v];
+    gv.push_back({{"model", p.models[mi].name},
+                  {"variant", p.models[mi].variants[vi].name},
+                  {"replicas", emitted[v]},
+                  {"load", emitted[v] > 0 ? load[v] / emitted[v] : (load[v] > 0 ? 1e9 : 0.0)}});
+  }
+  j["guidance"] = {{"models", gm}, {"variants", gv}};
+  return j;
+}
+
+}  // namespace
+
+Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const std::string& solver,
+                    CapacityFn capacity) {
+  if (solver != "fast" && solver != "milp" && solver != "both")
+    return InvalidArgument("solver '" + solver + "' is not fast, milp or both");
+  if (!capacity) capacity = PerfCapacity(ctx, p);
+  CapTable table(p, capacity);
+  const Options& op = p.options;
+  json warnings = json::array();
+
+  // ---- time ----
+  const bool has_prev = cur.has_state && std::isfinite(cur.state.now_s);
+  const double now = std::isfinite(op.now_s) ? op.now_s
+                     : has_prev               ? cur.state.now_s + op.decision_interval_s
+                                              : 0.0;
+  const double steps =
+      has_prev ? std::clamp((now - cur.state.now_s) / op.decision_interval_s, 1.0, 10.0) : 1.0;
+  const double h_steps = op.forecast_horizon_s / op.decision_interval_s;
+
+  // Current allocation per (model, variant).
+  std::map<std::pair<std::string, std::string>, const CurrentEntry*> cur_of;
+  std::map<std::string, int> cur_models;
+  for (const auto& e : cur.allocation) {
+    cur_of[{e.model, e.variant}] = &e;
+    cur_models[e.model] += e.replicas;
+  }
+
+  // ---- stability: held demand per demand spec ----
+  Built B;
+  B.held.resize(p.demand.size());
+  B.pinned.assign(p.models.size(), false);
+  State next;
+  next.now_s = now;
+  for (size_t mi = 0; mi < p.models.size(); ++mi) {
+    const std::string& mname = p.models[mi].name;
+    const ModelState* prev = nullptr;
+    if (cur.has_state) {
+      auto it = cur.state.models.find(mname);
+      if (it != cur.state.models.end()) prev = &it->second;
+    }
+    ModelState ms;
+    std::vector<int> js;
+    for (size_t j = 0; j < p.demand.size(); ++j)
+      if (p.demand[j].model == mname) js.push_back(static_cast<int>(j));
+    std::vector<Held> E(p.demand.size()), Eh(p.demand.size()), H(p.demand.size());
+    std::vector<bool> missing(p.demand.size(), false), has_held(p.demand.size(), false);
+    bool any_missing = false, all_held = true;
+    for (int j : js) {
+      const DemandSpec& d = p.demand[j];
+      ClassState cs;
+      if (prev) {
+        auto it = prev->classes.find(d.cls);
+        if (it != prev->classes.end()) cs = it->second;
+      }
+      const double obs = d.rate_rps;
+      missing[j] = !std::isfinite(obs);
+      any_missing |= missing[j];
+      double eff = obs;
+      if (!missing[j] && op.stability) {
+        // Holt's linear trend on the rate (docs/decision.md, "Forecast").
+        if (!std::isfinite(cs.level)) {
+          cs.level = obs;
+          cs.trend = 0;
+        } else {
+          const double prev_level = cs.level;
+          cs.level = op.forecast_alpha * obs +
+                     (1 - op.forecast_alpha) * (cs.level + cs.trend * steps);
+          cs.trend = op.forecast_beta * (cs.level - prev_level) / steps +
+                     (1 - op.forecast_beta) * cs.trend;
+        }
+        cs.last_rate = obs;
+        const double fc = cs.level + std::max(0.0, cs.trend) * h_steps;
+        eff = std::max(obs, fc);
+      }
+      if (!missing[j]) {
+        E[j] = Scaled(d.buckets, eff);
+        Eh[j] = Scaled(d.buckets, eff * (op.stability ? 1 + op.headroom : 1.0));
+      }
+      has_held[j] = op.stability && !cs.held.empty();
+      if (has_held[j]) {
+        H[j].buckets = cs.held_buckets;
+        H[j].rates = cs.held;
+      }
+      all_held &= has_held[j];
+      ms.classes[d.cls] = cs;
+    }
+    const bool has_cur = cur_models.count(mname) && cur_models[mname] > 0;
+    std::string event = "hold";
+    if (!op.stability) {
+      for (int j : js) {
+        if (missing[j]) {
+          warnings.push_back("demand " + mname + "/" + p.demand[j].cls +
+                             ": rate missing with stability off; treated as 0");
+          B.held[j] = Scaled(p.demand[j].buckets, 0);
+        } else {
+          B.held[j] = E[j];
+        }
+      }
+      event = "solve";
+    } else if (!all_held) {
+      event = "init";
+      for (int j : js) {
+        if (has_held[j]) {
+          B.held[j] = H[j];
+        } else if (missing[j]) {
+          warnings.push_back("demand " + mname + "/" + p.demand[j].cls +
+                             ": rate missing and nothing held yet; the current allocation is kept");
+          B.held[j] = Scaled(p.demand[j].buckets, 0);
+          if (has_cur) B.pinned[mi] = true;
+        } else {
+          B.held[j] = Eh[j];
+        }
+      }
+    } else {
+      double wE = 0, wEh = 0, wH = 0;
+      for (int j : js) {
+        const int ci = p.ClassIndex(p.demand[j].cls);
+        const double px = p.demand[j].prefix_hit_ratio;
+        auto h = Work(&table, static_cast<int>(mi), ci, H[j], px);
+        if (!h.ok()) return h.status();
+        wH += *h;
+        if (missing[j]) {
+          wE += *h;
+          wEh += *h;
+          continue;
+        }
+        auto e = Work(&table, static_cast<int>(mi), ci, E[j], px);
+        if (!e.ok()) return e.status();
+        auto eh = Work(&table, static_cast<int>(mi), ci, Eh[j], px);
+        if (!eh.ok()) return eh.status();
+        wE += *e;
+        wEh += *eh;
+      }
+      for (int j : js) B.held[j] = H[j];
+      ms.below_since_s = prev ? prev->below_since_s : NAN;
+      if (wE > wH * (1 + 1e-9) + 1e-12) {
+        event = "up";
+        ms.below_since_s = NAN;
+        for (int j : js) {
+          if (missing[j]) continue;
+          const int ci = p.ClassIndex(p.demand[j].cls);
+          const double px = p.demand[j].prefix_hit_ratio;
+          auto a = Work(&table, static_cast<int>(mi), ci, Eh[j], px);
+          auto b = Work(&table, static_cast<int>(mi), ci, H[j], px);
+          if (!a.ok()) return a.status();
+          if (!b.ok()) return b.status();
+          if (*a >= *b) B.held[j] = Eh[j];
+        }
+      } else if (!any_missing && wEh < (1 - op.scale_down_band) * wH) {
+        if (!std::isfinite(ms.below_since_s)) ms.below_since_s = now;
+        if (now - ms.below_since_s >= op.scale_down_window_s) {
+          event = "down";
+          ms.below_since_s = NAN;
+          for (int j : js) B.held[j] = Eh[j];
+        } else {
+          event = "below";
+        }
+      } else {
+        ms.below_since_s = NAN;
+      }
+      if ((event == "hold" || event == "below") && has_cur && !(prev && prev->pending))
+        B.pinned[mi] = true;
+    }
+    for (int j : js) {
+      auto& cs = ms.classes[p.demand[j].cls];
+      cs.held = B.held[j].rates;
+      cs.held_buckets = B.held[j].buckets;
+    }
+    next.models[mname] = ms;
+    (void)event;
+  }
+
+  // ---- instance ----
+  Instance& in = B.in;
+  in.n_models = static_cast<int>(p.models.size());
+  in.transition = op.stability ? op.transition_cost : 0.0;
+  in.time_limit_s = op.milp_time_limit_s;
+  for (const auto& a : p.accelerators) {
+    Instance::Accel ia;
+    ia.name = a.name;
+    const Accelerator* ca = ctx ? ctx->catalog().FindAccelerator(a.name) : nullptr;
+    if (std::isfinite(a.cost_per_hour)) ia.cost = a.cost_per_hour;
+    else if (ca) ia.cost = ca->cost_per_hour;
+    else
+      return Status(VARIANT_E_UNKNOWN_ACCELERATOR,
+                    "accelerator '" + a.name + "' is not in the catalog and has no cost_per_hour");
+    ia.count = a.count >= 0 ? a.count : (ca && ca->count > 0 ? ca->count : -1);
+    in.accels.push_back(ia);
+  }
+  for (const auto& c : p.caps) {
+    Instance::Cap ic;
+    ic.name = c.resource;
+    ic.total = c.total;
+    for (const auto& a : p.accelerators) {
+      auto it = a.resources.find(c.resource);
+      ic.amount.push_back(it == a.resources.end() ? 0.0 : it->second);
+    }
+    in.caps.push_back(ic);
+  }
+  std::vector<std::vector<int>> var_index(p.models.size());
+  for (size_t mi = 0; mi < p.models.size(); ++mi) {
+    for (size_t vi = 0; vi < p.models[mi].variants.size(); ++vi) {
+      const VariantSpec& vs = p.models[mi].variants[vi];
+      Instance::Var x;
+      x.model = static_cast<int>(mi);
+      x.accel = p.AccelIndex(vs.accelerator);
+      x.tp = vs.tp;
+      x.role = vs.role;
+      x.min = vs.min_replicas;
+      x.max = vs.max_replicas;
+      auto it = cur_of.find({p.models[mi].name, vs.name});
+      x.cur = it == cur_of.end() ? 0 : it->second->replicas;
+      B.starting.push_back(it == cur_of.end() ? 0 : it->second->starting);
+      x.fixed = B.pinned[mi];
+      var_index[mi].push_back(static_cast<int>(in.vars.size()));
+      B.var_ref.push_back({static_cast<int>(mi), static_cast<int>(vi)});
+      B.cur.push_back(x.cur);
+      in.vars.push_back(x);
+    }
+  }
+  for (size_t j = 0; j < p.demand.size(); ++j) {
+    const DemandSpec& d = p.demand[j];
+    const int mi = static_cast<int>(p.FindModel(d.model) - p.models.data());
+    const int ci = p.ClassIndex(d.cls);
+    const Held& h = B.held[j];
+    for (size_t b = 0; b < h.buckets.size(); ++b) {
+      if (!(h.rates[b] > 0)) continue;
+      Instance::Dem dm;
+      dm.model = mi;
+      dm.cls = ci;
+      dm.bucket = static_cast<int>(b);
+      dm.rate = h.rates[b];
+      dm.priority = p.classes[ci].priority;
+      std::vector<Instance::Pair> pd, pp, dd;
+      for (size_t vi = 0; vi < p.models[mi].variants.size(); ++vi) {
+        auto c = table.Get(mi, static_cast<int>(vi), ci, h.buckets[b], d.prefix_hit_ratio);
+        if (!c.ok()) return c.status();
+        if (!(*c > 0)) continue;
+        const int v = var_index[mi][vi];
+        const int role = in.vars[v].role;
+        (role == VARIANT_ROLE_PD ? pd : role == VARIANT_ROLE_P ? pp : dd).push_back({v, *c});
+      }
+      in.dems.push_back(dm);
+      in.pd.push_back(pd);
+      in.p.push_back(pp);
+      in.d.push_back(dd);
+      B.dem_ref.push_back({static_cast<int>(j), static_cast<int>(b)});
+    }
+  }
+  in.SetPenalties();
+
+  // ---- solve ----
+  auto run = [&](const std::string& which) -> Result<Solution> {
+    auto r = which == "milp" ? SolveMilp(in) : SolveFast(in);
+    if (!r.ok() && r.status().code() == VARIANT_E_INFEASIBLE) {
+      bool any = false;
+      for (auto& v : in.vars) {
+        any |= v.fixed;
+        v.fixed = false;
+      }
+      if (any) {
+        warnings.push_back("pinned allocations no longer fit the caps; all models re-solved");
+        r = which == "milp" ? SolveMilp(in) : SolveFast(in);
+      }
+    }
+    return r;
+  };
+  std::vector<std::string> which;
+  if (solver == "both") which = {"fast", "milp"};
+  else which = {solver};
+  std::map<std::string, json> outs;
+  std::map<std::string, double> objective;
+  std::map<std::string, std::vector<int>> emitted_of, target_of;
+  Status first_error;
+  for (const auto& w : which) {
+    auto r = run(w);
+    if (!r.ok()) {
+      if (first_error.ok()) first_error = r.status();
+      if (solver == "both") {
+        outs[w] = {{"solver", w}, {"error", variant_status_name(r.status().code())},
+                   {"message", r.status().message()}};
+        continue;
+      }
+      return r.status();
+    }
+    const Solution& s = *r;
+    std::vector<int> emitted =
+        op.stability ? ClampChanges(in, B.cur, s.n, op.max_changes_per_decision) : s.n;
+    Solution assign = s;
+    if (emitted != s.n) {
+      // Re-assign demand over the emitted allocation (guidance and unserved).
+      Instance fx = in;
+      for (size_t v = 0; v < fx.vars.size(); ++v) {
+        fx.vars[v].fixed = true;
+        fx.vars[v].cur = emitted[v];
+      }
+      auto a = SolveFast(fx);
+      if (a.ok()) assign = *a;
+    }
+    outs[w] = SolutionJson(p, B, s, emitted, assign, op.max_changes_per_decision);
+    objective[w] = s.objective;
+    emitted_of[w] = emitted;
+    target_of[w] = s.n;
+  }
+  if (objective.empty()) return first_error;
+  // The decision carried forward: the lower objective (MILP on ties).
+  std::string chosen = objective.begin()->first;
+  for (const auto& [w, o] : objective)
+    if (o < objective[chosen] - 1e-9 * std::abs(o) || (w == "milp" && o <= objective[chosen] * (1 + 1e-9)))
+      chosen = w;
+  json out = outs[chosen];
+  out["schema_version"] = kProblemSchemaVersion;
+  if (solver == "both") {
+    out["solvers"] = json::object();
+    for (auto& [w, j] : outs) out["solvers"][w] = j;
+    out["chosen"] = chosen;
+  }
+  // Pending: models whose emitted allocation falls short of the target (change cap).
+  const std::vector<int>& em = emitted_of[chosen];
+  const std::vector<int>& tg = target_of[chosen];
+  for (size_t v = 0; v < em.size(); ++v)
+    if (em[v] != tg[v]) next.models[p.models[in.vars[v].model].name].pending = true;
+
+  // ---- state ----
+  json st;
+  st["now_s"] = next.now_s;
+  json models = json::object();
+  for (const auto& [mname, ms] : next.models) {
+    json m;
+    m["below_since_s"] = std::isfinite(ms.below_since_s) ? json(ms.below_since_s) : json(nullptr);
+    m["pending"] = ms.pending;
+    json cls = json::object();
+    for (const auto& [cn, cs] : ms.classes) {
+      json c;
+      c["level"] = std::isfinite(cs.level) ? json(cs.level) : json(nullptr);
+      c["trend"] = cs.trend;
+      c["last_rate"] = std::isfinite(cs.last_rate) ? json(cs.last_rate) : json(nullptr);
+      c["held"] = cs.held;
+      json hb = json::array();
+      for (const auto& b : cs.held_buckets)
+        hb.push_back({{"input", b.input}, {"output", b.output}, {"weight", b.weight}});
+      c["held_buckets"] = hb;
+      c["held_rate_rps"] = Sum(cs.held);
+      cls[cn] = c;
+    }
+    m["classes"] = cls;
+    models[mname] = m;
+  }
+  st["models"] = models;
+  out["state"] = st;
+  out["warnings"] = warnings;
+  json classes = json::array();
+  for (const auto& c : p.classes)
+    classes.push_back({{"name", c.name}, {"priority", c.priority}, {"slo", SloJson(c)}});
+  out["classes"] = classes;
+  return out;
+}
+
+}  // namespace variant::opt

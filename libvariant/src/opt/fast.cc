@@ -1,0 +1,523 @@
+// The fast solver (docs/decision.md, "Fast solver").
+//
+// Lower bound: Lagrangian relaxation of the accelerator counts and further caps with
+// multipliers λ >= 0. For fixed λ the problem splits per model; each model's part is
+// bounded from below by (a) its LP (every slice goes to its cheapest path at the
+// λ-adjusted prices), (b) "at least one replica or everything unserved", (c) the cost
+// of its minimum replicas; the transition term is bounded by dropping it or by its
+// linear under-estimator w·p·(cur − n). Any λ >= 0 gives a valid bound; λ follows
+// Polyak subgradient steps.
+//
+// Primal: a greedy at the λ-adjusted prices: slices in priority order (higher first),
+// each filling spare capacity of existing replicas, then adding replicas on its
+// cheapest path that still fits the caps; then a consolidation pass that removes a
+// replica whenever its load fits into other variants' spare capacity (or into fewer
+// replicas of a cheaper variant). The best primal over the λ sequence is returned.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "opt/solver.h"
+
+namespace variant::opt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kEps = 1e-9;
+
+struct Fast {
+  const Instance& in;
+  int V, D, A, C;
+  std::vector<std::vector<int>> model_dems, model_vars;
+  std::vector<int> order;  // demand processing order
+
+  explicit Fast(const Instance& i)
+      : in(i),
+        V(static_cast<int>(i.vars.size())),
+        D(static_cast<int>(i.dems.size())),
+        A(static_cast<int>(i.accels.size())),
+        C(static_cast<int>(i.caps.size())) {
+    model_dems.resize(in.n_models);
+    model_vars.resize(in.n_models);
+    for (int d = 0; d < D; ++d) model_dems[in.dems[d].model].push_back(d);
+    for (int v = 0; v < V; ++v) model_vars[in.vars[v].model].push_back(v);
+  }
+
+  // λ-adjusted price of one replica of v.
+  double LPrice(int v, const std::vector<double>& lam, const std::vector<double>& mu) const {
+    const auto& x = in.vars[v];
+    double per = in.accels[x.accel].cost + lam[x.accel];
+    for (int c = 0; c < C; ++c) per += mu[c] * in.caps[c].amount[x.accel];
+    return x.tp * per;
+  }
+
+  // Lagrangian bound at (lam, mu); fills usage (accelerators, caps) of the LP minimizer.
+  double Bound(const std::vector<double>& lam, const std::vector<double>& mu,
+               std::vector<double>* gA, std::vector<double>* gC) const {
+    const double w = in.transition;
+    std::vector<double> pl(V), p1(V), p2(V);
+    for (int v = 0; v < V; ++v) {
+      pl[v] = LPrice(v, lam, mu);
+      p1[v] = in.vars[v].fixed ? 0 : pl[v];
+      p2[v] = in.vars[v].fixed ? 0 : pl[v] - w * in.Price(v);
+    }
+    const bool use2 = w > 0 && w < 1;
+    std::vector<double> cont(V, 0);
+    double total = 0;
+    for (int a = 0; a < A; ++a)
+      if (in.accels[a].count >= 0) total -= lam[a] * in.accels[a].count;
+    for (int c = 0; c < C; ++c) total -= mu[c] * in.caps[c].total;
+    for (int m = 0; m < in.n_models; ++m) {
+      double lp1 = 0, lp2 = 0, allU = 0, min1 = INFINITY, min2 = INFINITY, mins1 = 0, mins2 = 0,
+             const2 = 0, fixedc = 0;
+      bool any_fixed_cap = false, any_rate = false;
+      for (int v : model_vars[m]) {
+        const auto& x = in.vars[v];
+        if (x.fixed) {
+          fixedc += pl[v] * x.cur;
+          cont[v] += x.cur;
+          if (x.cur > 0) any_fixed_cap = true;
+          continue;
+        }
+        min1 = std::min(min1, p1[v]);
+        min2 = std::min(min2, p2[v]);
+        mins1 += p1[v] * x.min;
+        mins2 += p2[v] * x.min;
+        const2 += w * in.Price(v) * x.cur;
+      }
+      for (int i : model_dems[m]) {
+        const double r = in.dems[i].rate;
+        if (r <= 0) continue;
+        any_rate = true;
+        const double pen = in.dems[i].penalty;
+        allU += pen * r;
+        double b1 = pen, b2 = pen;
+        int arg = -1, argp = -1, argd = -1;
+        for (const auto& q : in.pd[i]) {
+          const double c1 = p1[q.var] / q.cap;
+          if (c1 < b1) {
+            b1 = c1;
+            arg = q.var;
+            argp = argd = -1;
+          }
+          b2 = std::min(b2, p2[q.var] / q.cap);
+        }
+        if (!in.p[i].empty() && !in.d[i].empty()) {
+          double bp1 = INFINITY, bd1 = INFINITY, bp2 = INFINITY, bd2 = INFINITY;
+          int ap = -1, ad = -1;
+          for (const auto& q : in.p[i]) {
+            if (p1[q.var] / q.cap < bp1) {
+              bp1 = p1[q.var] / q.cap;
+              ap = q.var;
+            }
+            bp2 = std::min(bp2, p2[q.var] / q.cap);
+          }
+          for (const auto& q : in.d[i]) {
+            if (p1[q.var] / q.cap < bd1) {
+              bd1 = p1[q.var] / q.cap;
+              ad = q.var;
+            }
+            bd2 = std::min(bd2, p2[q.var] / q.cap);
+          }
+          if (bp1 + bd1 < b1) {
+            b1 = bp1 + bd1;
+            arg = -1;
+            argp = ap;
+            argd = ad;
+          }
+          b2 = std::min(b2, bp2 + bd2);
+        }
+        lp1 += r * b1;
+        lp2 += r * b2;
+        if (arg >= 0) {
+          for (const auto& q : in.pd[i])
+            if (q.var == arg) cont[arg] += r / q.cap;
+        } else if (argp >= 0) {
+          for (const auto& q : in.p[i])
+            if (q.var == argp) cont[argp] += r / q.cap;
+          for (const auto& q : in.d[i])
+            if (q.var == argd) cont[argd] += r / q.cap;
+        }
+      }
+      double lb1 = std::max(lp1, mins1), lb2 = std::max(lp2, mins2);
+      if (any_rate && !any_fixed_cap && std::isfinite(min1)) {
+        lb1 = std::max(lb1, std::min(min1, allU));
+        lb2 = std::max(lb2, std::min(min2, allU));
+      }
+      total += fixedc + (use2 ? std::max(lb1, lb2 + const2) : lb1);
+    }
+    if (gA) {
+      gA->assign(A, 0);
+      gC->assign(C, 0);
+      for (int v = 0; v < V; ++v) {
+        const auto& x = in.vars[v];
+        const double n = std::max(cont[v], static_cast<double>(x.fixed ? x.cur : x.min));
+        (*gA)[x.accel] += x.tp * n;
+        for (int c = 0; c < C; ++c) (*gC)[c] += x.tp * in.caps[c].amount[x.accel] * n;
+      }
+      for (int a = 0; a < A; ++a)
+        (*gA)[a] = in.accels[a].count >= 0 ? (*gA)[a] - in.accels[a].count : 0;
+      for (int c = 0; c < C; ++c) (*gC)[c] -= in.caps[c].total;
+    }
+    return total;
+  }
+
+  // ---- primal ----
+  struct State {
+    std::vector<int> n;
+    std::vector<double> load;  // replica units
+    std::vector<double> usedA, usedC;
+    Solution s;
+  };
+
+  int Addable(const State& st, int v) const {
+    const auto& x = in.vars[v];
+    if (x.fixed) return 0;
+    double k = x.max >= 0 ? x.max - st.n[v] : 1e9;
+    const int a = x.accel;
+    if (in.accels[a].count >= 0) k = std::min(k, std::floor((in.accels[a].count - st.usedA[a]) / x.tp + kEps));
+    for (int c = 0; c < C; ++c) {
+      const double amt = x.tp * in.caps[c].amount[a];
+      if (amt > 0) k = std::min(k, std::floor((in.caps[c].total - st.usedC[c]) / amt + kEps));
+    }
+    return std::max(0, static_cast<int>(k));
+  }
+  void Add(State* st, int v, int k) const {
+    const auto& x = in.vars[v];
+    st->n[v] += k;
+    st->usedA[x.accel] += x.tp * k;
+    for (int c = 0; c < C; ++c) st->usedC[c] += x.tp * in.caps[c].amount[x.accel] * k;
+  }
+  double AddPrice(const State& st, int v, const std::vector<double>& pl) const {
+    const double t = in.transition * in.Price(v);
+    return pl[v] + (st.n[v] < in.vars[v].cur ? -t : t);
+  }
+
+  // Serves up to `want` rps of demand i on pair list L (fractions into X), first from
+  // spare capacity, then by adding replicas. Returns the rps served.
+  double Take(State* st, int i, const std::vector<Instance::Pair>& L, std::vector<double>* X,
+              int k, double want, bool add) const {
+    const auto& q = L[k];
+    double spare = st->n[q.var] - st->load[q.var];
+    if (add && spare * q.cap < want - kEps) {
+      const int need = static_cast<int>(std::ceil((want / q.cap - spare) - 1e-9));
+      const int got = std::min(need, Addable(*st, q.var));
+      if (got > 0) Add(st, q.var, got);
+      spare = st->n[q.var] - st->load[q.var];
+    }
+    const double take = std::max(0.0, std::min(want, spare * q.cap));
+    if (take <= 0) return 0;
+    st->load[q.var] += take / q.cap;
+    (*X)[k] += take / in.dems[i].rate;
+    return take;
+  }
+
+  Result<Solution> Greedy(const std::vector<double>& lam, const std::vector<double>& mu) const {
+    State st;
+    st.n.resize(V);
+    st.load.assign(V, 0);
+    st.usedA.assign(A, 0);
+    st.usedC.assign(C, 0);
+    for (int v = 0; v < V; ++v) {
+      st.n[v] = 0;
+      Add(&st, v, in.vars[v].fixed ? in.vars[v].cur : in.vars[v].min);
+    }
+    for (int a = 0; a < A; ++a)
+      if (in.accels[a].count >= 0 && st.usedA[a] > in.accels[a].count + kEps)
+        return Status(VARIANT_E_INFEASIBLE, "minimum and pinned replicas need " +
+                                                std::to_string(st.usedA[a]) + " " +
+                                                in.accels[a].name + ", only " +
+                                                std::to_string(in.accels[a].count) + " exist");
+    for (int c = 0; c < C; ++c)
+      if (st.usedC[c] > in.caps[c].total + kEps)
+        return Status(VARIANT_E_INFEASIBLE,
+                      "minimum and pinned replicas exceed the cap '" + in.caps[c].name + "'");
+    std::vector<double> pl(V);
+    for (int v = 0; v < V; ++v) pl[v] = LPrice(v, lam, mu);
+    Solution& s = st.s;
+    s.n.assign(V, 0);
+    s.x_pd.resize(D);
+    s.x_p.resize(D);
+    s.x_d.resize(D);
+    s.unserved.assign(D, 0);
+    for (int i = 0; i < D; ++i) {
+      s.x_pd[i].assign(in.pd[i].size(), 0);
+      s.x_p[i].assign(in.p[i].size(), 0);
+      s.x_d[i].assign(in.d[i].size(), 0);
+    }
+    std::vector<int> ord_pd, ord_p, ord_d;
+    auto sort_pairs = [&](const std::vector<Instance::Pair>& L, std::vector<int>* o) {
+      o->resize(L.size());
+      std::iota(o->begin(), o->end(), 0);
+      std::sort(o->begin(), o->end(), [&](int a, int b) {
+        return pl[L[a].var] / L[a].cap < pl[L[b].var] / L[b].cap;
+      });
+    };
+    for (int i : order) {
+      const double r = in.dems[i].rate;
+      if (r <= 0) continue;
+      double rem = r;
+      const bool dis = !in.p[i].empty() && !in.d[i].empty();
+      sort_pairs(in.pd[i], &ord_pd);
+      if (dis) {
+        sort_pairs(in.p[i], &ord_p);
+        sort_pairs(in.d[i], &ord_d);
+      }
+      // 1. Spare capacity (already paid for) on aggregated variants.
+      for (int k : ord_pd) {
+        if (rem <= kEps * r) break;
+        rem -= Take(&st, i, in.pd[i], &s.x_pd[i], k, rem, false);
+      }
+      // 2. Cheapest path that can still grow, until served or nothing fits.
+      while (rem > kEps * r) {
+        double best = INFINITY;
+        int bk = -1, bp = -1, bd = -1;
+        for (int k : ord_pd) {
+          const auto& q = in.pd[i][k];
+          const bool has_spare = st.n[q.var] - st.load[q.var] > kEps;
+          if (!has_spare && Addable(st, q.var) == 0) continue;
+          const double c = has_spare ? 0 : AddPrice(st, q.var, pl) / q.cap;
+          if (c < best) {
+            best = c;
+            bk = k;
+          }
+        }
+        if (dis) {
+          double cp = INFINITY, cd = INFINITY;
+          int kp = -1, kd = -1;
+          for (int k : ord_p) {
+            const auto& q = in.p[i][k];
+            const bool sp = st.n[q.var] - st.load[q.var] > kEps;
+            if (!sp && Addable(st, q.var) == 0) continue;
+            const double c = sp ? 0 : AddPrice(st, q.var, pl) / q.cap;
+            if (c < cp) {
+              cp = c;
+              kp = k;
+            }
+          }
+          for (int k : ord_d) {
+            const auto& q = in.d[i][k];
+            const bool sp = st.n[q.var] - st.load[q.var] > kEps;
+            if (!sp && Addable(st, q.var) == 0) continue;
+            const double c = sp ? 0 : AddPrice(st, q.var, pl) / q.cap;
+            if (c < cd) {
+              cd = c;
+              kd = k;
+            }
+          }
+          if (kp >= 0 && kd >= 0 && cp + cd < best) {
+            best = cp + cd;
+            bk = -1;
+            bp = kp;
+            bd = kd;
+          }
+        }
+        if (bk >= 0) {
+          const double got = Take(&st, i, in.pd[i], &s.x_pd[i], bk, rem, true);
+          if (got <= 0) break;
+          rem -= got;
+        } else if (bp >= 0) {
+          // Size both sides for the same rate: the smaller side limits.
+          const auto& qp = in.p[i][bp];
+          const auto& qd = in.d[i][bd];
+          auto avail = [&](const Instance::Pair& q) {
+            return (st.n[q.var] - st.load[q.var] + Addable(st, q.var)) * q.cap;
+          };
+          const double want = std::min({rem, avail(qp), avail(qd)});
+          if (want <= kEps * r) break;
+          const double a = Take(&st, i, in.p[i], &s.x_p[i], bp, want, true);
+          const double b = Take(&st, i, in.d[i], &s.x_d[i], bd, a, true);
+          if (b < a) {  // cannot happen (avail checked); undo the surplus on P
+            st.load[qp.var] -= (a - b) / qp.cap;
+            s.x_p[i][bp] -= (a - b) / r;
+          }
+          if (b <= 0) break;
+          rem -= b;
+        } else {
+          break;
+        }
+      }
+      s.unserved[i] = std::max(0.0, rem / r);
+      if (s.unserved[i] < 1e-9) s.unserved[i] = 0;
+    }
+    Consolidate(&st);
+    s.n = st.n;
+    Evaluate(in, &s);
+    return std::move(st.s);
+  }
+
+  // Removes replicas whose load fits elsewhere (see the file comment).
+  void Consolidate(State* st) const {
+    Solution& s = st->s;
+    // Per variant: the (demand, pair index) of aggregated assignments on it.
+    std::vector<std::vector<std::pair<int, int>>> on(V);
+    for (int i = 0; i < D; ++i)
+      for (size_t k = 0; k < in.pd[i].size(); ++k)
+        if (s.x_pd[i][k] > 0) on[in.pd[i][k].var].push_back({i, static_cast<int>(k)});
+    std::vector<int> vs(V);
+    std::iota(vs.begin(), vs.end(), 0);
+    std::sort(vs.begin(), vs.end(), [&](int a, int b) { return in.Price(a) > in.Price(b); });
+    struct Move {
+      int i, from_k, to_k;
+      double rps;
+    };
+    for (int v : vs) {
+      const auto& x = in.vars[v];
+      if (x.fixed || x.role != VARIANT_ROLE_PD) continue;
+      while (st->n[v] > x.min) {
+        // Saving from removing one replica of v.
+        const double t = in.transition * in.Price(v);
+        const double save = in.Price(v) + (st->n[v] > x.cur ? t : -t);
+        if (save <= 0) break;
+        double excess = st->load[v] - (st->n[v] - 1);
+        std::vector<Move> moves;
+        // (a) into spare capacity of other aggregated variants of the same slices.
+        for (const auto& [i, k] : on[v]) {
+          if (excess <= kEps) break;
+          const double r = in.dems[i].rate;
+          const double cap_v = in.pd[i][k].cap;
+          for (size_t k2 = 0; k2 < in.pd[i].size() && excess > kEps; ++k2) {
+            const auto& q = in.pd[i][k2];
+            if (q.var == v) continue;
+            const double spare = st->n[q.var] - st->load[q.var];
+            if (spare <= kEps) continue;
+            const double on_v = s.x_pd[i][k] * r;
+            const double mv = std::min({on_v, excess * cap_v, spare * q.cap});
+            if (mv <= 0) continue;
+            s.x_pd[i][k] -= mv / r;
+            s.x_pd[i][k2] += mv / r;
+            st->load[v] -= mv / cap_v;
+            st->load[q.var] += mv / q.cap;
+            excess -= mv / cap_v;
+            moves.push_back({i, k, static_cast<int>(k2), mv});
+          }
+        }
+        if (excess <= 1e-9) {
+          --st->n[v];
+          Add(st, v, 0);
+          st->usedA[x.accel] -= x.tp;
+          for (int c = 0; c < C; ++c) st->usedC[c] -= x.tp * in.caps[c].amount[x.accel];
+          for (const auto& m : moves) on[in.pd[m.i][m.to_k].var].push_back({m.i, m.to_k});
+          continue;
+        }
+        // Undo (a); then (b): one cheaper variant absorbs the whole excess with new
+        // replicas, only if all the excess sits on a single slice (keeps it simple).
+        for (auto it = moves.rbegin(); it != moves.rend(); ++it) {
+          const double r = in.dems[it->i].rate;
+          s.x_pd[it->i][it->from_k] += it->rps / r;
+          s.x_pd[it->i][it->to_k] -= it->rps / r;
+          st->load[v] += it->rps / in.pd[it->i][it->from_k].cap;
+          st->load[in.pd[it->i][it->to_k].var] -= it->rps / in.pd[it->i][it->to_k].cap;
+        }
+        excess = st->load[v] - (st->n[v] - 1);
+        bool done = false;
+        for (const auto& [i, k] : on[v]) {
+          const double r = in.dems[i].rate;
+          const double cap_v = in.pd[i][k].cap;
+          const double on_v = s.x_pd[i][k] * r;
+          if (on_v + 1e-12 < excess * cap_v) continue;
+          const double rps = excess * cap_v;
+          for (size_t k2 = 0; k2 < in.pd[i].size() && !done; ++k2) {
+            const auto& q = in.pd[i][k2];
+            if (q.var == v) continue;
+            const double spare = st->n[q.var] - st->load[q.var];
+            const int need = static_cast<int>(std::ceil((rps / q.cap - spare) - 1e-9));
+            if (need <= 0 || need > Addable(*st, q.var)) continue;
+            const double tq = in.transition * in.Price(q.var);
+            const double addc = need * in.Price(q.var) +
+                                (st->n[q.var] + need <= in.vars[q.var].cur ? -need * tq : need * tq);
+            if (addc >= save - 1e-9) continue;
+            Add(st, q.var, need);
+            s.x_pd[i][k] -= rps / r;
+            s.x_pd[i][k2] += rps / r;
+            st->load[v] -= rps / cap_v;
+            st->load[q.var] += rps / q.cap;
+            --st->n[v];
+            st->usedA[x.accel] -= x.tp;
+            for (int c = 0; c < C; ++c) st->usedC[c] -= x.tp * in.caps[c].amount[x.accel];
+            on[q.var].push_back({i, static_cast<int>(k2)});
+            done = true;
+          }
+          break;
+        }
+        if (!done) break;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+Result<Solution> SolveFast(const Instance& in) {
+  VARIANT_RETURN_IF_ERROR(in.Validate());
+  const auto t0 = Clock::now();
+  Fast f(in);
+  const int A = f.A, C = f.C;
+  // Processing order: priority first, then larger demand (cost at list prices) first.
+  std::vector<double> key(f.D, 0);
+  for (int i = 0; i < f.D; ++i) {
+    double b = INFINITY;
+    for (const auto& q : in.pd[i]) b = std::min(b, in.Price(q.var) / q.cap);
+    key[i] = in.dems[i].rate * (std::isfinite(b) ? b : 1);
+  }
+  f.order.resize(f.D);
+  std::iota(f.order.begin(), f.order.end(), 0);
+  std::sort(f.order.begin(), f.order.end(), [&](int a, int b) {
+    if (in.dems[a].priority != in.dems[b].priority) return in.dems[a].priority > in.dems[b].priority;
+    return key[a] > key[b];
+  });
+
+  std::vector<double> lam(A, 0), mu(C, 0), gA, gC;
+  auto first = f.Greedy(lam, mu);
+  if (!first.ok()) return first.status();
+  Solution best = std::move(first.value());
+  double lb = f.Bound(lam, mu, &gA, &gC);
+  bool capped = false;
+  for (int a = 0; a < A; ++a) capped |= in.accels[a].count >= 0;
+  capped |= C > 0;
+  double theta = 1.0;
+  int stall = 0;
+  const int kIters = 80;
+  for (int it = 0; capped && it < kIters; ++it) {
+    if (best.objective - lb <= 1e-4 * std::max(1.0, best.objective)) break;
+    double norm = 0;
+    for (int a = 0; a < A; ++a) {
+      if (in.accels[a].count < 0 || (lam[a] <= 0 && gA[a] < 0)) gA[a] = 0;
+      norm += gA[a] * gA[a];
+    }
+    for (int c = 0; c < C; ++c) {
+      if (mu[c] <= 0 && gC[c] < 0) gC[c] = 0;
+      norm += gC[c] * gC[c];
+    }
+    if (norm <= 0) break;  // the LP minimizer fits the caps: λ is optimal
+    const double step = theta * (best.objective - lb) / norm;
+    for (int a = 0; a < A; ++a) lam[a] = std::max(0.0, lam[a] + step * gA[a]);
+    for (int c = 0; c < C; ++c) mu[c] = std::max(0.0, mu[c] + step * gC[c]);
+    const double b = f.Bound(lam, mu, &gA, &gC);
+    if (b > lb + 1e-9 * std::abs(lb)) {
+      lb = b;
+      stall = 0;
+    } else if (++stall >= 4) {
+      theta *= 0.5;
+      stall = 0;
+    }
+    if (it % 8 == 7 || it == kIters - 1) {
+      auto g = f.Greedy(lam, mu);
+      if (g.ok() && g->objective < best.objective) best = std::move(g.value());
+    }
+  }
+  best.solver = "fast";
+  best.status = "feasible";
+  best.lower_bound = std::min(lb, best.objective);
+  best.gap = best.objective > 0 ? (best.objective - best.lower_bound) / best.objective : 0;
+  if (best.gap <= 1e-12) {
+    best.gap = 0;
+    best.status = "optimal";
+    best.proven_optimal = true;
+  }
+  best.solve_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  return best;
+}
+
+}  // namespace variant::opt

@@ -1,0 +1,186 @@
+#include "opt/plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace variant::opt {
+namespace {
+
+// θ interval of model m for state s; empty when lo > hi.
+void ThetaRange(const Instance& in, const std::vector<int>& from, const std::vector<int>& to,
+                const std::vector<int>& s, int m, double* lo, double* hi,
+                const std::vector<int>* members = nullptr) {
+  *lo = 0;
+  *hi = 1;
+  const size_t n = members ? members->size() : in.vars.size();
+  for (size_t j = 0; j < n; ++j) {
+    const size_t v = members ? static_cast<size_t>((*members)[j]) : j;
+    if (in.vars[v].model != m) continue;
+    const double a = from[v], b = to[v], x = s[v];
+    if (a == b) {
+      if (x < a) *lo = 2;  // empty
+    } else if (a > b) {
+      // x >= b + θ (a - b)
+      *hi = std::min(*hi, (x - b) / (a - b));
+    } else {
+      // x >= a + (1-θ)(b - a)  <=>  θ >= 1 - (x - a)/(b - a)
+      *lo = std::max(*lo, 1 - (x - a) / (b - a));
+    }
+  }
+}
+
+bool ModelSafe(const Instance& in, const std::vector<int>& from, const std::vector<int>& to,
+               const std::vector<int>& s, int m, const std::vector<int>* members = nullptr) {
+  double lo, hi;
+  ThetaRange(in, from, to, s, m, &lo, &hi, members);
+  return lo <= hi + 1e-12;
+}
+
+std::vector<double> Usage(const Instance& in, const std::vector<int>& s) {
+  std::vector<double> u(in.accels.size() + in.caps.size(), 0);
+  for (size_t v = 0; v < in.vars.size(); ++v) {
+    const auto& x = in.vars[v];
+    u[x.accel] += x.tp * s[v];
+    for (size_t c = 0; c < in.caps.size(); ++c)
+      u[in.accels.size() + c] += x.tp * in.caps[c].amount[x.accel] * s[v];
+  }
+  return u;
+}
+
+// Limits: the caps, or the starting usage where `from` already exceeds them (a plan
+// never makes an existing excess worse).
+std::vector<double> Limits(const Instance& in, const std::vector<double>& start) {
+  std::vector<double> l(start.size(), INFINITY);
+  for (size_t a = 0; a < in.accels.size(); ++a)
+    if (in.accels[a].count >= 0) l[a] = std::max(in.accels[a].count, start[a]);
+  for (size_t c = 0; c < in.caps.size(); ++c)
+    l[in.accels.size() + c] = std::max(in.caps[c].total, start[in.accels.size() + c]);
+  return l;
+}
+
+}  // namespace
+
+bool PlanStateSafe(const Instance& in, const std::vector<int>& from, const std::vector<int>& to,
+                   const std::vector<int>& s) {
+  for (int m = 0; m < in.n_models; ++m)
+    if (!ModelSafe(in, from, to, s, m)) return false;
+  return true;
+}
+
+bool WithinCaps(const Instance& in, const std::vector<int>& s) {
+  const auto u = Usage(in, s);
+  for (size_t a = 0; a < in.accels.size(); ++a)
+    if (in.accels[a].count >= 0 && u[a] > in.accels[a].count + 1e-9) return false;
+  for (size_t c = 0; c < in.caps.size(); ++c)
+    if (u[in.accels.size() + c] > in.caps[c].total * (1 + 1e-9) + 1e-9) return false;
+  return true;
+}
+
+std::vector<PlanStep> MakePlan(const Instance& in, const std::vector<int>& from,
+                               const std::vector<int>& to) {
+  const int V = static_cast<int>(in.vars.size());
+  std::vector<int> s = from;
+  std::vector<PlanStep> steps;
+  std::vector<double> use = Usage(in, from);
+  const std::vector<double> lim = Limits(in, use);
+  const size_t A = in.accels.size(), C = in.caps.size();
+  std::vector<std::vector<int>> members(in.n_models);
+  for (int v = 0; v < V; ++v) members[in.vars[v].model].push_back(v);
+  auto apply = [&](int v, int k) {
+    s[v] += k;
+    const auto& x = in.vars[v];
+    use[x.accel] += x.tp * k;
+    for (size_t c = 0; c < C; ++c) use[A + c] += x.tp * in.caps[c].amount[x.accel] * k;
+  };
+  auto fits_add = [&](int v, int k) {
+    const auto& x = in.vars[v];
+    if (use[x.accel] + x.tp * k > lim[x.accel] + 1e-9) return false;
+    for (size_t c = 0; c < C; ++c)
+      if (use[A + c] + x.tp * in.caps[c].amount[x.accel] * k > lim[A + c] + 1e-9) return false;
+    return true;
+  };
+  auto safe_with = [&](int v, int dv, int w, int dw) {
+    s[v] += dv;
+    if (w >= 0) s[w] += dw;
+    const int m = in.vars[v].model;
+    const bool ok = ModelSafe(in, from, to, s, m, &members[m]);
+    s[v] -= dv;
+    if (w >= 0) s[w] -= dw;
+    return ok;
+  };
+  // Largest k in [0, hi] with pred(k) true, pred monotone decreasing in k.
+  auto largest = [](int hi, auto pred) {
+    int lo = 0;
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) / 2;
+      if (pred(mid)) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+
+  for (int guard = 0; guard < 4 * V + 16 && s != to; ++guard) {
+    bool progress = false;
+    // 1. Role flips on the same hardware (no accelerator change, no cold start of a
+    //    new node): from a variant above its target to one of the same model,
+    //    accelerator and tp below its target.
+    for (int v = 0; v < V; ++v) {
+      if (s[v] <= to[v]) continue;
+      for (int w : members[in.vars[v].model]) {
+        if (s[v] <= to[v]) break;
+        if (w == v || s[w] >= to[w]) continue;
+        const auto &a = in.vars[v], &b = in.vars[w];
+        if (a.model != b.model || a.accel != b.accel || a.tp != b.tp || a.role == b.role) continue;
+        const int hi = std::min(s[v] - to[v], to[w] - s[w]);
+        const int k = largest(hi, [&](int k) { return safe_with(v, -k, w, k); });
+        if (k > 0) {
+          apply(v, -k);
+          apply(w, k);
+          steps.push_back({PlanStep::kFlip, v, w, k, true});
+          progress = true;
+        }
+      }
+    }
+    // 2. Additions that fit the caps (make before break).
+    for (int v = 0; v < V; ++v) {
+      if (s[v] >= to[v]) continue;
+      const int k = largest(to[v] - s[v], [&](int k) { return fits_add(v, k); });
+      if (k > 0) {
+        apply(v, k);
+        steps.push_back({PlanStep::kAdd, v, -1, k, true});
+        progress = true;
+      }
+    }
+    // 3. Removals that keep the model safe.
+    for (int v = 0; v < V; ++v) {
+      if (s[v] <= to[v]) continue;
+      const int k = largest(s[v] - to[v], [&](int k) { return safe_with(v, -k, -1, 0); });
+      if (k > 0) {
+        apply(v, -k);
+        steps.push_back({PlanStep::kRemove, v, -1, k, true});
+        progress = true;
+      }
+    }
+    if (progress) continue;
+    // 4. Deadlock (caps exactly tight, hardware swapped between models): remove one
+    //    replica that frees an accelerator someone is waiting for, flagged unsafe.
+    int pick = -1;
+    for (int v = 0; v < V && pick < 0; ++v) {
+      if (s[v] <= to[v]) continue;
+      for (int w = 0; w < V; ++w)
+        if (s[w] < to[w] && in.vars[w].accel == in.vars[v].accel) {
+          pick = v;
+          break;
+        }
+    }
+    if (pick < 0)
+      for (int v = 0; v < V && pick < 0; ++v)
+        if (s[v] > to[v]) pick = v;
+    if (pick < 0) break;
+    apply(pick, -1);
+    steps.push_back({PlanStep::kRemove, pick, -1, 1, false});
+  }
+  return steps;
+}
+
+}  // namespace variant::opt
