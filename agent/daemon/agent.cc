@@ -871,7 +871,8 @@ void Agent::RestoreState() {
   }
   decision_id_ = st.value("decision_id", uint64_t{0});
   if (st.contains("optimizer")) optimizer_ = st["optimizer"];
-  for (const auto& e : st.value("entries", json::array())) {
+  const json entries = st.value("entries", json::array());
+  for (const auto& e : entries) {
     bus::Metrics m;
     m.model = e.value("model", "");
     m.variant = e.value("variant", "");
@@ -899,12 +900,14 @@ void Agent::RestoreState() {
       ++stale_sources_;
       s.last_seen = MonoNow();
     }
-  for (const auto& r : st.value("inventory", json::array())) {
+  const json inventory = st.value("inventory", json::array());
+  for (const auto& r : inventory) {
     inventory_[r.value("model", "") + '\0' + r.value("variant", "")] = {r.value("ready", 0),
                                                                         r.value("starting", 0)};
     have_inventory_ = true;
   }
-  for (const auto& [name, reps] : st.value("plugin_decisions", json::object()).items()) {
+  const json plugin_decisions = st.value("plugin_decisions", json::object());
+  for (const auto& [name, reps] : plugin_decisions.items()) {
     auto it = model_index_.find(name);
     if (it == model_index_.end() || !models_[it->second].policy) continue;
     Model& m = models_[it->second];
@@ -917,7 +920,8 @@ void Agent::RestoreState() {
   for (Model& m : models_) m.solved_rate = m.keys.empty() ? kNaN : ModelRate(m);
   pending_solve_ = -1;
   // Republish what was last published, so late joiners get it at once.
-  for (const auto& [topic, body] : st.value("published", json::object()).items()) {
+  const json published = st.value("published", json::object());
+  for (const auto& [topic, body] : published.items()) {
     if (body.is_discarded() || body.is_null()) continue;
     Publish(topic, body);
   }

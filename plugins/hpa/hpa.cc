@@ -111,7 +111,10 @@ int Decide(void* state, const variant_policy_input* in, variant_policy_output* o
   }
   recommendation = std::clamp(recommendation, h->min_replicas, h->max_replicas);
   if (v.stale || in->stale) recommendation = std::max(recommendation, current);
-  // Scale-down stabilization: the highest recommendation within the window.
+  // Scale-down stabilization: the highest recommendation within the window. The
+  // first call seeds the window with the current count (the workload has been running
+  // at it), so a policy started under low load does not drop at once.
+  if (h->last < 0) h->recommendations.emplace_back(in->now_s, current);
   h->recommendations.emplace_back(in->now_s, recommendation);
   while (!h->recommendations.empty() && h->recommendations.front().first < in->now_s - h->window_s)
     h->recommendations.pop_front();
