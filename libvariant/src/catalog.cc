@@ -96,6 +96,29 @@ Status ParseAccel(const YAML::Node& n, Accelerator* a) {
   return {};
 }
 
+Status ParseEngine(const YAML::Node& n, Engine* e) {
+  if (!n.IsMap()) return ParseError("engines: each entry must be a mapping");
+  VARIANT_RETURN_IF_ERROR(Get(n, "name", "engines[]", &e->name, true));
+  const std::string w = "engine '" + e->name + "'";
+  VARIANT_RETURN_IF_ERROR(Get(n, "cuda_graphs", w, &e->cuda_graphs, false));
+  VARIANT_RETURN_IF_ERROR(Get(n, "allreduce", w, &e->allreduce, false));
+  VARIANT_RETURN_IF_ERROR(Get(n, "nccl_tables", w, &e->nccl_tables, false));
+  VARIANT_RETURN_IF_ERROR(Get(n, "step_overhead_ms", w, &e->step_overhead_ms, false));
+  VARIANT_RETURN_IF_ERROR(Get(n, "compute_scale", w, &e->compute_scale, false));
+  VARIANT_RETURN_IF_ERROR(Get(n, "cpu_layer_ms", w, &e->cpu_layer_ms, false));
+  VARIANT_RETURN_IF_ERROR(Get(n, "cpu_seq_ms", w, &e->cpu_seq_ms, false));
+  VARIANT_RETURN_IF_ERROR(Get(n, "allreduce_gbps", w, &e->allreduce_gbps, false));
+  if (e->name.empty()) return InvalidArgument("engines[]: empty name");
+  if (e->allreduce != "custom" && e->allreduce != "nccl")
+    return InvalidArgument(w + ": allreduce must be 'custom' or 'nccl'");
+  if (!(e->step_overhead_ms >= 0) || !(e->compute_scale > 0))
+    return InvalidArgument(w + ": step_overhead_ms must be >= 0 and compute_scale > 0");
+  for (const auto* m : {&e->cpu_layer_ms, &e->cpu_seq_ms, &e->allreduce_gbps})
+    for (const auto& [k, v] : *m)
+      if (!(v >= 0)) return InvalidArgument(w + ": CPU costs must be >= 0 (" + k + ")");
+  return {};
+}
+
 }  // namespace
 
 Status Catalog::Merge(const std::string& doc) {
@@ -131,6 +154,16 @@ Status Catalog::Merge(const std::string& doc) {
       as.push_back(a);
     }
   }
+  std::vector<Engine> es;
+  if (const YAML::Node n = root["engines"]) {
+    if (!n.IsSequence()) return ParseError("catalog: 'engines' must be a list");
+    for (const auto& e : n) {
+      Engine x;
+      VARIANT_RETURN_IF_ERROR(ParseEngine(e, &x));
+      es.push_back(x);
+    }
+  }
+  for (auto& e : es) engines_[e.name] = e;
   for (auto& m : ms) models_[m.name] = m;
   for (auto& a : as) accels_[a.name] = a;
   return {};
@@ -152,6 +185,11 @@ const ModelArch* Catalog::FindModel(const std::string& name) const {
 const Accelerator* Catalog::FindAccelerator(const std::string& name) const {
   auto it = accels_.find(name);
   return it == accels_.end() ? nullptr : &it->second;
+}
+
+const Engine* Catalog::FindEngine(const std::string& name) const {
+  auto it = engines_.find(name);
+  return it == engines_.end() ? nullptr : &it->second;
 }
 
 std::string Catalog::ToJson() const {

@@ -45,6 +45,23 @@ struct Accelerator {
   double memory_bytes() const { return memory_gib * 1024.0 * 1024.0 * 1024.0; }
 };
 
+// A serving engine's behaviour around the kernels the operator tables measured: CUDA
+// graphs, the all-reduce implementation, and the host-side (CPU) cost of a step, which
+// bounds the step from below when the GPU work is small (docs/model.md, "Engines").
+struct Engine {
+  std::string name;
+  bool cuda_graphs = true;        // decode steps run as captured graphs
+  std::string allreduce = "custom";  // "custom" (vLLM custom all-reduce) or "nccl"
+  std::map<std::string, std::string> nccl_tables;  // accelerator -> data/perf/vidur prefix
+  double step_overhead_ms = 0.6;  // fixed host cost per step, overlapped with nothing
+  double compute_scale = 1.0;     // multiplier on kernel time (older kernels > 1)
+  std::map<std::string, double> cpu_layer_ms;  // accelerator host -> per-layer launch cost
+  std::map<std::string, double> cpu_seq_ms;    // accelerator host -> per-sequence cost
+  // accelerator host -> effective all-reduce bandwidth, GB/s, when it is below what
+  // the table implies (e.g. no NVLink peer-to-peer); 0 = use the table.
+  std::map<std::string, double> allreduce_gbps;
+};
+
 class Catalog {
  public:
   // Parses a catalog document (YAML or JSON) and merges it: entries with a known name
@@ -54,6 +71,7 @@ class Catalog {
 
   const ModelArch* FindModel(const std::string& name) const;
   const Accelerator* FindAccelerator(const std::string& name) const;
+  const Engine* FindEngine(const std::string& name) const;
   const std::map<std::string, ModelArch>& models() const { return models_; }
   const std::map<std::string, Accelerator>& accelerators() const { return accels_; }
   std::string ToJson() const;
@@ -61,7 +79,12 @@ class Catalog {
  private:
   std::map<std::string, ModelArch> models_;
   std::map<std::string, Accelerator> accels_;
+  std::map<std::string, Engine> engines_;
 };
+
+// The engine used when a variant names none: vLLM v1 with CUDA graphs and its custom
+// all-reduce, as in the operator tables' own measurements.
+inline constexpr const char* kDefaultEngine = "vllm-v1";
 
 // Largest catalog schema_version this build understands.
 inline constexpr int kCatalogSchemaVersion = 1;

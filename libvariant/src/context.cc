@@ -6,6 +6,7 @@
 #include "perf/correction.h"
 #include "perf/optables.h"
 #include "perf/profile.h"
+#include "perf/queue_model.h"
 #include "perf/step_model.h"
 
 namespace variant {
@@ -46,22 +47,48 @@ Result<const OpTables*> Context::Tables(const Accelerator& acc) {
 }
 
 Result<const StepModel*> Context::GetStepModel(const std::string& model,
-                                               const std::string& accel, int tp) {
+                                               const std::string& accel, int tp,
+                                               const std::string& engine_name) {
   const ModelArch* m = catalog_.FindModel(model);
   if (m == nullptr) return Status(VARIANT_E_UNKNOWN_MODEL, "unknown model '" + model + "'");
   const Accelerator* a = catalog_.FindAccelerator(accel);
   if (a == nullptr)
     return Status(VARIANT_E_UNKNOWN_ACCELERATOR, "unknown accelerator '" + accel + "'");
-  auto key = std::make_tuple(model, accel, tp);
+  const std::string en = engine_name.empty() ? kDefaultEngine : engine_name;
+  const Engine* e = catalog_.FindEngine(en);
+  if (e == nullptr) return InvalidArgument("unknown engine '" + en + "'");
+  auto key = std::make_tuple(model, accel, tp, en);
   auto it = steps_.find(key);
   if (it != steps_.end()) return static_cast<const StepModel*>(it->second.get());
   auto t = Tables(*a);
   if (!t.ok()) return t.status();
-  auto s = StepModel::Create(*m, *a, *t.value(), tp);
+  const OpTables* comm = nullptr;
+  if (e->allreduce == "nccl" && tp > 1) {
+    auto nt = e->nccl_tables.find(accel);
+    if (nt == e->nccl_tables.end())
+      return Status(VARIANT_E_NO_DATA, "engine '" + en + "' has no NCCL table for '" + accel + "'");
+    auto ct = comm_tables_.find(nt->second);
+    if (ct == comm_tables_.end()) {
+      auto loaded = OpTables::LoadAllReduceOnly(data_dir_ + "/perf/vidur/" + nt->second +
+                                                "_nccl_allreduce.csv");
+      if (!loaded.ok()) return loaded.status();
+      ct = comm_tables_.emplace(nt->second, std::move(loaded.value())).first;
+    }
+    comm = ct->second.get();
+  }
+  auto s = StepModel::Create(*m, *a, *t.value(), tp, *e, comm);
   if (!s.ok()) return s.status();
   const StepModel* p = s.value().get();
   steps_[key] = std::move(s.value());
   return p;
+}
+
+void Context::ApplyCalibration(const std::string& model, const std::string& accel, int tp,
+                               ReplicaConfig* cfg) const {
+  (void)model;
+  (void)accel;
+  (void)tp;
+  (void)cfg;
 }
 
 }  // namespace variant

@@ -18,6 +18,7 @@ class OpTables;
 class StepModel;
 class Corrector;
 class ProfileSet;
+struct ReplicaConfig;
 
 // Where the run-time data lives: an explicit directory, else $VARIANT_DATA_DIR, else
 // the directory compiled in (the source tree's data/).
@@ -34,8 +35,14 @@ class Context {
   // The measured tables of an accelerator (by its `tables` prefix), loaded on first use.
   Result<const OpTables*> Tables(const Accelerator& acc);
   // The step (iteration-time) model of (model, accelerator, tp), cached.
+  // engine "" = kDefaultEngine.
   Result<const StepModel*> GetStepModel(const std::string& model, const std::string& accel,
-                                        int tp);
+                                        int tp, const std::string& engine = "");
+
+  // Applies the online correction and any offline profile of (model, accel, tp) to a
+  // replica configuration (prefill_factor, decode_factor).
+  void ApplyCalibration(const std::string& model, const std::string& accel, int tp,
+                        ReplicaConfig* cfg) const;
 
   Corrector& corrector() { return *corrector_; }
   ProfileSet& profiles() { return *profiles_; }
@@ -45,7 +52,9 @@ class Context {
   std::string data_dir_;
   Catalog catalog_;
   std::map<std::string, std::unique_ptr<OpTables>> tables_;
-  std::map<std::tuple<std::string, std::string, int>, std::unique_ptr<StepModel>> steps_;
+  std::map<std::string, std::unique_ptr<OpTables>> comm_tables_;  // NCCL, by prefix
+  std::map<std::tuple<std::string, std::string, int, std::string>, std::unique_ptr<StepModel>>
+      steps_;
   std::unique_ptr<Corrector> corrector_;
   std::unique_ptr<ProfileSet> profiles_;
 };

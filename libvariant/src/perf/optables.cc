@@ -191,6 +191,31 @@ Result<std::unique_ptr<OpTables>> OpTables::Load(const std::string& dir,
   return t;
 }
 
+Result<std::unique_ptr<OpTables>> OpTables::LoadAllReduceOnly(const std::string& path) {
+  std::unique_ptr<OpTables> t(new OpTables());
+  t->prefix_ = path;
+  std::vector<std::string> h;
+  std::vector<std::vector<std::string>> rows;
+  VARIANT_RETURN_IF_ERROR(ReadCsv(path, &h, &rows));
+  auto cg = Col(h, "num_gpus", path), cs = Col(h, "message_size", path),
+       cl = Col(h, "latency", path);
+  for (auto* r : {&cg, &cs, &cl})
+    if (!r->ok()) return r->status();
+  std::map<std::pair<int, double>, std::vector<double>> by;
+  for (const auto& r : rows) by[{static_cast<int>(Num(r[*cg])), Num(r[*cs])}].push_back(Num(r[*cl]));
+  for (auto& [key, v] : by) {
+    std::sort(v.begin(), v.end());
+    t->ar_[{key.first, false}].emplace_back(key.second, v[v.size() / 2]);
+  }
+  for (auto& [_, v] : t->ar_) {
+    std::sort(v.begin(), v.end());
+    // Repeated measurements are noisy at small sizes; keep the latency non-decreasing
+    // in size so interpolation never rewards a bigger message.
+    for (size_t i = 1; i < v.size(); ++i) v[i].second = std::max(v[i].second, v[i - 1].second);
+  }
+  return t;
+}
+
 double OpTables::GemmGrid(double m, double n, double k) const {
   size_t i, j, l;
   double wi, wj, wl;

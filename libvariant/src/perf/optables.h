@@ -45,8 +45,26 @@ class OpTables {
   double ContextAttnMs(double batch, double len, int heads, int kv_heads) const;
   // Decode attention: `batch` sequences each attending over `ctx` cached tokens.
   double GenerationAttnMs(double batch, double ctx, int heads, int kv_heads) const;
+  // The attention slice used for (heads, kv_heads) and its scale factor; resolve once
+  // and call the *At variants in hot loops.
+  const Grid2* ContextSlice(int heads, int kv, double* scale) const {
+    return Nearest(ctx_, heads, kv, false, scale);
+  }
+  const Grid2* GenerationSlice(int heads, int kv, double* scale) const {
+    return Nearest(gen_, heads, kv, true, scale);
+  }
+  static double ContextAttnAt(const Grid2& g, double batch, double len) {
+    return (batch > 0 && len > 0) ? Interp2(g, batch, len, true) : 0;
+  }
+  static double GenerationAttnAt(const Grid2& g, double batch, double ctx) {
+    return batch > 0 ? Interp2(g, batch, ctx < 1 ? 1 : ctx, false) : 0;
+  }
   // All-reduce of `bytes` across `gpus` GPUs (1 → 0). graph: CUDA-graph captured.
   double AllReduceMs(double bytes, int gpus, bool graph) const;
+
+  // Loads only an all-reduce table (num_gpus,message_size,latency), e.g. NCCL
+  // measurements; AllReduceMs(bytes, gpus, false) then reads it.
+  static Result<std::unique_ptr<OpTables>> LoadAllReduceOnly(const std::string& path);
 
   const std::string& prefix() const { return prefix_; }
 

@@ -7,7 +7,9 @@ namespace variant {
 
 Result<std::unique_ptr<StepModel>> StepModel::Create(const ModelArch& arch,
                                                      const Accelerator& acc,
-                                                     const OpTables& tables, int tp) {
+                                                     const OpTables& tables, int tp,
+                                                     const Engine& engine,
+                                                     const OpTables* comm) {
   if (tp != 1 && tp != 2 && tp != 4 && tp != 8 && tp != 16)
     return InvalidArgument("tp " + std::to_string(tp) + " is not one of 1, 2, 4, 8, 16");
   if (arch.heads % tp != 0)
@@ -16,6 +18,21 @@ Result<std::unique_ptr<StepModel>> StepModel::Create(const ModelArch& arch,
   std::unique_ptr<StepModel> s(new StepModel(arch, acc, tables, tp));
   s->heads_per_gpu_ = arch.heads / tp;
   s->kv_per_gpu_ = std::max(1, arch.kv_heads / tp);
+  s->engine_ = engine;
+  s->ctx_slice_ = tables.ContextSlice(s->heads_per_gpu_, s->kv_per_gpu_, &s->ctx_scale_);
+  s->gen_slice_ = tables.GenerationSlice(s->heads_per_gpu_, s->kv_per_gpu_, &s->gen_scale_);
+  if (s->ctx_slice_ == nullptr || s->gen_slice_ == nullptr)
+    return Status(VARIANT_E_NO_DATA, "no attention measurements in '" + tables.prefix() + "'");
+  s->comm_nccl_ = engine.allreduce == "nccl" && comm != nullptr;
+  s->comm_ = s->comm_nccl_ ? comm : &tables;
+  s->overhead_ms_ = engine.step_overhead_ms;
+  s->compute_scale_ = engine.compute_scale;
+  if (auto it = engine.cpu_layer_ms.find(acc.name); it != engine.cpu_layer_ms.end())
+    s->cpu_layer_ms_ = it->second;
+  if (auto it = engine.cpu_seq_ms.find(acc.name); it != engine.cpu_seq_ms.end())
+    s->cpu_seq_ms_ = it->second;
+  if (auto it = engine.allreduce_gbps.find(acc.name); it != engine.allreduce_gbps.end())
+    s->allreduce_gbps_ = it->second;
   // Token-parallel part on a grid over m: the GEMM table's own m points are where its
   // interpolation bends, so a grid at least that fine loses nothing.
   for (double m = 1; m <= 262144; m *= 2) {
@@ -28,6 +45,7 @@ Result<std::unique_ptr<StepModel>> StepModel::Create(const ModelArch& arch,
   for (double m : s->m_grid_) {
     s->lin_graph_.push_back(s->LinearDirectMs(m, true));
     s->lin_eager_.push_back(s->LinearDirectMs(m, false));
+    s->lm_grid_.push_back(s->LmHeadDirectMs(m));
   }
   return s;
 }
@@ -49,7 +67,8 @@ double StepModel::LinearDirectMs(double m, bool graph) const {
     per_layer += t.GemmMs(m, arch_.experts, h);
     per_layer += touched * (t.GemmMs(rows, 2 * I / tp_, h) + t.GemmMs(rows, h, I / tp_));
   }
-  if (tp_ > 1) per_layer += 2 * t.AllReduceMs(m * h * arch_.dtype_bytes, tp_, graph);
+  per_layer *= compute_scale_;
+  if (tp_ > 1) per_layer += 2 * AllReduce(m * h * arch_.dtype_bytes, graph);
   if (acc_.memory_bw_gbs > 0) {
     // Elementwise traffic: 2 RMSNorms and 2 residual adds over hidden (read+write),
     // rope over q and k, SiLU·mul over the intermediate activations.
@@ -74,20 +93,34 @@ double StepModel::LinearMs(double m, bool graph) const {
   return Lookup(graph ? lin_graph_ : lin_eager_, m);
 }
 
-double StepModel::LmHeadMs(double rows) const {
+double StepModel::AllReduce(double bytes, bool graph) const {
+  const double table = comm_nccl_ ? comm_->AllReduceMs(bytes, tp_, false)
+                                  : comm_->AllReduceMs(bytes, tp_, graph && engine_.cuda_graphs);
+  if (allreduce_gbps_ > 0) return std::max(table, bytes / (allreduce_gbps_ * 1e9) * 1e3);
+  return table;
+}
+
+double StepModel::LmHeadDirectMs(double rows) const {
   if (!(rows > 0)) return 0;
-  double ms = tables_->GemmMs(rows, static_cast<double>(arch_.vocab) / tp_, arch_.hidden);
+  double ms = compute_scale_ *
+              tables_->GemmMs(rows, static_cast<double>(arch_.vocab) / tp_, arch_.hidden);
   // Gathering the vocab-sharded logits is one all-gather, about an all-reduce's cost.
-  if (tp_ > 1) ms += tables_->AllReduceMs(rows * arch_.vocab / tp_ * 4, tp_, true);
+  if (tp_ > 1) ms += AllReduce(rows * arch_.vocab / tp_ * 4, true);
   return ms;
 }
 
+double StepModel::LmHeadMs(double rows) const {
+  if (!(rows > 0)) return 0;
+  return Lookup(lm_grid_, rows);
+}
+
 double StepModel::CtxAttnMs(double batch, double len) const {
-  return arch_.layers * tables_->ContextAttnMs(batch, len, heads_per_gpu_, kv_per_gpu_);
+  return compute_scale_ * ctx_scale_ * arch_.layers * OpTables::ContextAttnAt(*ctx_slice_, batch, len);
 }
 
 double StepModel::GenAttnMs(double batch, double ctx) const {
-  return arch_.layers * tables_->GenerationAttnMs(batch, ctx, heads_per_gpu_, kv_per_gpu_);
+  return compute_scale_ * gen_scale_ * arch_.layers *
+         OpTables::GenerationAttnAt(*gen_slice_, batch, ctx);
 }
 
 double StepModel::StepMs(const StepShape& s) const {
@@ -104,26 +137,27 @@ double StepModel::StepMs(const StepShape& s) const {
   }
   if (!(m > 0)) return 0;
   const bool graph = s.n_chunks == 0 && m <= kGraphMaxTokens;
-  double ms = overhead_ms_ + LinearMs(m, graph) + LmHeadMs(rows);
+  double gpu = LinearMs(m, graph) + LmHeadMs(rows);
   if (s.n_chunks > 0) {
     const double n = static_cast<double>(s.n_chunks);
-    ms += CtxAttnMs(n, std::sqrt(sum_sq / n));
+    gpu += CtxAttnMs(n, std::sqrt(sum_sq / n));
   }
   if (s.decode_seqs > 0)
-    ms += GenAttnMs(s.decode_seqs, s.decode_ctx_sum / s.decode_seqs);
-  return ms;
+    gpu += GenAttnMs(s.decode_seqs, s.decode_ctx_sum / s.decode_seqs);
+  return overhead_ms_ + std::max(gpu, CpuMs(s.decode_seqs + static_cast<double>(s.n_chunks)));
 }
 
 double StepModel::PrefillMs(int batch, double input) const {
   if (batch <= 0 || !(input > 0)) return 0;
-  return overhead_ms_ + LinearMs(batch * input, false) + LmHeadMs(batch) +
-         CtxAttnMs(batch, input);
+  const double gpu = LinearMs(batch * input, false) + LmHeadMs(batch) + CtxAttnMs(batch, input);
+  return overhead_ms_ + std::max(gpu, CpuMs(batch));
 }
 
 double StepModel::DecodeStepMs(int batch, double ctx) const {
   if (batch <= 0) return 0;
-  return overhead_ms_ + LinearMs(batch, batch <= kGraphMaxTokens) + LmHeadMs(batch) +
-         GenAttnMs(batch, ctx);
+  const double gpu =
+      LinearMs(batch, batch <= kGraphMaxTokens) + LmHeadMs(batch) + GenAttnMs(batch, ctx);
+  return overhead_ms_ + std::max(gpu, CpuMs(batch));
 }
 
 double StepModel::WeightGiBPerGpu() const {

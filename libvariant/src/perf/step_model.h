@@ -42,9 +42,13 @@ struct StepShape {
 
 class StepModel {
  public:
+  // `comm` is the all-reduce table when the engine uses NCCL (nullptr: the operator
+  // tables' custom all-reduce). Both tables must outlive the StepModel.
   static Result<std::unique_ptr<StepModel>> Create(const ModelArch& arch,
                                                    const Accelerator& acc,
-                                                   const OpTables& tables, int tp);
+                                                   const OpTables& tables, int tp,
+                                                   const Engine& engine = Engine(),
+                                                   const OpTables* comm = nullptr);
 
   // Milliseconds for one step of the given shape.
   double StepMs(const StepShape& s) const;
@@ -59,6 +63,9 @@ class StepModel {
   double CtxAttnMs(double batch, double len) const;
   double GenAttnMs(double batch, double ctx) const;
   double overhead_ms() const { return overhead_ms_; }
+  // Host-side floor of a step with `seqs` sequences (0 for graph-captured engines).
+  double CpuMs(double seqs) const { return cpu_layer_ms_ * arch_.layers + cpu_seq_ms_ * seqs; }
+  const Engine& engine() const { return engine_; }
 
   // Memory: KV-cache capacity in tokens of one replica at a memory-utilization
   // fraction; <= 0 when the weights do not fit.
@@ -69,8 +76,6 @@ class StepModel {
   const Accelerator& accelerator() const { return acc_; }
   int tp() const { return tp_; }
 
-  // Framework overhead per step, ms (calibration constant; docs/model.md).
-  static constexpr double kStepOverheadMs = 0.6;
   // Largest m for which vLLM runs a pure-decode step as a captured CUDA graph.
   static constexpr int kGraphMaxTokens = 512;
 
@@ -78,6 +83,8 @@ class StepModel {
   StepModel(const ModelArch& a, const Accelerator& acc, const OpTables& t, int tp)
       : arch_(a), acc_(acc), tables_(&t), tp_(tp) {}
   double LinearDirectMs(double m, bool graph) const;
+  double LmHeadDirectMs(double rows) const;
+  double AllReduce(double bytes, bool graph) const;
   double Lookup(const std::vector<double>& v, double m) const;
 
   ModelArch arch_;
@@ -85,7 +92,15 @@ class StepModel {
   const OpTables* tables_;  // owned by the Context; outlives this
   int tp_;
   int heads_per_gpu_ = 0, kv_per_gpu_ = 0;
-  double overhead_ms_ = kStepOverheadMs;
+  Engine engine_;
+  const OpTables* comm_ = nullptr;  // all-reduce source
+  bool comm_nccl_ = false;
+  double overhead_ms_ = 0.6, compute_scale_ = 1, cpu_layer_ms_ = 0, cpu_seq_ms_ = 0;
+  double allreduce_gbps_ = 0;
+  std::vector<double> lm_grid_;  // lm_head time on m_grid_
+  const Grid2* ctx_slice_ = nullptr;
+  const Grid2* gen_slice_ = nullptr;
+  double ctx_scale_ = 1, gen_scale_ = 1;
   std::vector<double> m_grid_, lin_graph_, lin_eager_;
 };
 

@@ -1,0 +1,150 @@
+// C ABI of the performance model: prediction, maximum rate, SLO parsing, online
+// correction and offline profiles.
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "capi_internal.h"
+#include "perf/queue_model.h"
+#include "perf/step_model.h"
+
+namespace variant {
+namespace {
+
+Result<Workload> ReadWorkload(const variant_workload* w) {
+  if (w == nullptr) return InvalidArgument("workload is NULL");
+  if (w->struct_size < sizeof(variant_workload))
+    return InvalidArgument("workload.struct_size is too small (set it to sizeof(variant_workload))");
+  if (w->n == 0) return InvalidArgument("workload has no length buckets (n == 0)");
+  if (w->input_tokens == nullptr || w->output_tokens == nullptr)
+    return InvalidArgument("workload.input_tokens and output_tokens must not be NULL");
+  Workload out;
+  out.input.assign(w->input_tokens, w->input_tokens + w->n);
+  out.output.assign(w->output_tokens, w->output_tokens + w->n);
+  if (w->weights != nullptr)
+    out.weight.assign(w->weights, w->weights + w->n);
+  else
+    out.weight.assign(w->n, 1.0);
+  out.prefix_hit_ratio = w->prefix_hit_ratio;
+  VARIANT_RETURN_IF_ERROR(out.Validate());
+  return out;
+}
+
+ReplicaConfig ToReplica(Context* ctx, const SpecView& v) {
+  ReplicaConfig c;
+  c.step = v.step;
+  c.max_batch = v.max_batch;
+  c.max_tokens_per_step = v.max_tokens_per_step;
+  c.role = v.role;
+  c.kv_link_gbps = v.kv_link_gbps;
+  c.gpu_memory_util = v.gpu_memory_util;
+  ctx->ApplyCalibration(v.model, v.accelerator, v.tp, &c);
+  return c;
+}
+
+void CopyPrediction(const Prediction& p, variant_prediction* out) {
+  variant_prediction full = VARIANT_PREDICTION_INIT;
+  full.rate_rps = p.rate_rps;
+  full.ttft_p50_ms = p.ttft_p50_ms;
+  full.ttft_p90_ms = p.ttft_p90_ms;
+  full.ttft_p95_ms = p.ttft_p95_ms;
+  full.ttft_p99_ms = p.ttft_p99_ms;
+  full.itl_mean_ms = p.itl_mean_ms;
+  full.itl_p95_ms = p.itl_p95_ms;
+  full.ttlt_p95_ms = p.ttlt_p95_ms;
+  full.throughput_tok_s = p.throughput_tok_s;
+  full.utilization = p.utilization;
+  full.queue_len = p.queue_len;
+  full.mean_batch = p.mean_batch;
+  full.kv_capacity_tokens = p.kv_capacity_tokens;
+  full.max_concurrency = p.max_concurrency;
+  full.stable = p.stable ? 1 : 0;
+  // Write only what the caller's struct has room for.
+  const size_t n = std::min(out->struct_size, sizeof(variant_prediction));
+  std::memcpy(reinterpret_cast<char*>(out) + sizeof(size_t),
+              reinterpret_cast<const char*>(&full) + sizeof(size_t), n - sizeof(size_t));
+}
+
+Status CheckOut(const variant_prediction* out) {
+  if (out == nullptr) return InvalidArgument("out is NULL");
+  if (out->struct_size < offsetof(variant_prediction, ttft_p50_ms))
+    return InvalidArgument("out.struct_size is too small (set it to sizeof(variant_prediction))");
+  return {};
+}
+
+}  // namespace
+}  // namespace variant
+
+using variant::Guard;
+
+extern "C" {
+
+VARIANT_EXPORT int variant_slo_parse(variant_ctx* ctx, const char* text,
+                                     variant_slo_term* terms, size_t cap, size_t* n) {
+  return Guard(ctx, [&]() -> variant::Status {
+    if (text == nullptr || n == nullptr) return variant::InvalidArgument("text and n must not be NULL");
+    auto r = variant::ParseSlo(text);
+    if (!r.ok()) return r.status();
+    if (r->size() > cap)
+      return variant::InvalidArgument("SLO has " + std::to_string(r->size()) +
+                                      " terms, more than the capacity " + std::to_string(cap));
+    for (size_t i = 0; i < r->size(); ++i) {
+      terms[i].metric = (*r)[i].metric;
+      terms[i].percentile = (*r)[i].percentile;
+      terms[i].target_ms = (*r)[i].target_ms;
+    }
+    *n = r->size();
+    return {};
+  });
+}
+
+VARIANT_EXPORT int variant_model_predict(variant_ctx* ctx, const variant_spec* spec,
+                                         const variant_workload* workload, double rate_rps,
+                                         variant_prediction* out) {
+  return Guard(ctx, [&]() -> variant::Status {
+    VARIANT_RETURN_IF_ERROR(variant::CheckOut(out));
+    if (!std::isfinite(rate_rps) || rate_rps < 0)
+      return variant::InvalidArgument("rate_rps must be a finite number >= 0");
+    auto v = variant::ReadSpec(ctx, spec);
+    if (!v.ok()) return v.status();
+    auto w = variant::ReadWorkload(workload);
+    if (!w.ok()) return w.status();
+    auto p = variant::Predict(variant::ToReplica(variant::Impl(ctx), *v), *w, rate_rps);
+    variant::CopyPrediction(p, out);
+    return {};
+  });
+}
+
+VARIANT_EXPORT int variant_model_max_rate(variant_ctx* ctx, const variant_spec* spec,
+                                          const variant_workload* workload,
+                                          const variant_slo_term* slo, size_t n_slo,
+                                          variant_prediction* out) {
+  return Guard(ctx, [&]() -> variant::Status {
+    VARIANT_RETURN_IF_ERROR(variant::CheckOut(out));
+    if (slo == nullptr || n_slo == 0) return variant::InvalidArgument("no SLO terms given");
+    std::vector<variant::SloTerm> terms;
+    for (size_t i = 0; i < n_slo; ++i) {
+      const variant_slo_term& t = slo[i];
+      if (t.metric < VARIANT_METRIC_TTFT || t.metric > VARIANT_METRIC_TTLT)
+        return variant::InvalidArgument("SLO term " + std::to_string(i) + ": unknown metric " +
+                                        std::to_string(t.metric));
+      if (!std::isfinite(t.percentile) || t.percentile < 0 || t.percentile >= 100)
+        return variant::InvalidArgument("SLO term " + std::to_string(i) +
+                                        ": percentile must be 0 (mean) or in (0, 100)");
+      if (!std::isfinite(t.target_ms) || t.target_ms <= 0)
+        return variant::InvalidArgument("SLO term " + std::to_string(i) +
+                                        ": target_ms must be a positive number");
+      terms.push_back({t.metric, t.percentile, t.target_ms});
+    }
+    auto v = variant::ReadSpec(ctx, spec);
+    if (!v.ok()) return v.status();
+    auto w = variant::ReadWorkload(workload);
+    if (!w.ok()) return w.status();
+    auto p = variant::MaxRate(variant::ToReplica(variant::Impl(ctx), *v), *w, terms);
+    if (!p.ok()) return p.status();
+    variant::CopyPrediction(*p, out);
+    return {};
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,155 @@
+#include "perf/queue_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "context.h"
+
+namespace variant {
+namespace {
+
+class QueueModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = Context::Create(ResolveDataDir(nullptr));
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ctx_ = std::move(c.value());
+    auto s = ctx_->GetStepModel("llama-3-8b", "h100", 1);
+    ASSERT_TRUE(s.ok());
+    cfg_.step = s.value();
+    conv_.input = {600, 1200, 2400};
+    conv_.output = {100, 200, 400};
+    conv_.weight = {0.3, 0.5, 0.2};
+  }
+  std::unique_ptr<Context> ctx_;
+  ReplicaConfig cfg_;
+  Workload conv_;
+};
+
+TEST_F(QueueModelTest, LatencyGrowsWithRateAndPercentilesAreOrdered) {
+  double prev_p95 = 0, prev_itl = 0;
+  for (double r : {0.5, 2.0, 5.0, 10.0}) {
+    Prediction p = Predict(cfg_, conv_, r);
+    ASSERT_TRUE(p.stable) << r;
+    EXPECT_LE(p.ttft_p50_ms, p.ttft_p90_ms);
+    EXPECT_LE(p.ttft_p90_ms, p.ttft_p95_ms);
+    EXPECT_LE(p.ttft_p95_ms, p.ttft_p99_ms);
+    EXPECT_GE(p.ttft_p95_ms, prev_p95);
+    EXPECT_GE(p.itl_mean_ms, prev_itl);
+    EXPECT_GT(p.ttlt_p95_ms, p.ttft_p95_ms);
+    prev_p95 = p.ttft_p95_ms;
+    prev_itl = p.itl_mean_ms;
+  }
+}
+
+TEST_F(QueueModelTest, PercentilesAreNotMeansTimesAFactor) {
+  // A bimodal mix (short and very long prompts) must have a p99 TTFT driven by the
+  // long prompts, far above the mean.
+  Workload w;
+  w.input = {200, 8000};
+  w.output = {50, 50};
+  w.weight = {0.95, 0.05};
+  Prediction p = Predict(cfg_, w, 1.0);
+  ASSERT_TRUE(p.stable);
+  EXPECT_GT(p.ttft_p99_ms, 3 * p.ttft_p50_ms);
+}
+
+TEST_F(QueueModelTest, UnstableBeyondCapacity) {
+  Prediction p = Predict(cfg_, conv_, 10000);
+  EXPECT_FALSE(p.stable);
+  EXPECT_TRUE(std::isinf(p.ttft_p95_ms));
+}
+
+TEST_F(QueueModelTest, MaxRateMeetsSloAndLooserSloAllowsMore) {
+  auto tight = ParseSlo("ttft_p95_ms=400,itl_p95_ms=40");
+  auto loose = ParseSlo("ttft_p95_ms=2000,itl_p95_ms=100");
+  ASSERT_TRUE(tight.ok() && loose.ok());
+  auto a = MaxRate(cfg_, conv_, *tight);
+  auto b = MaxRate(cfg_, conv_, *loose);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_GT(a->rate_rps, 0);
+  EXPECT_GT(b->rate_rps, a->rate_rps);
+  EXPECT_LE(a->ttft_p95_ms, 400 * 1.0001);
+  EXPECT_LE(a->itl_p95_ms, 40 * 1.0001);
+  // Just above the max rate some term fails.
+  Prediction over = Predict(cfg_, conv_, a->rate_rps * 1.05);
+  EXPECT_TRUE(!over.stable || over.ttft_p95_ms > 400 || over.itl_p95_ms > 40);
+}
+
+TEST_F(QueueModelTest, PrefixHitsAndSmallerKvChangeCapacity) {
+  auto slo = ParseSlo("ttft_p95_ms=1000,itl_p95_ms=80");
+  ASSERT_TRUE(slo.ok());
+  auto base = MaxRate(cfg_, conv_, *slo);
+  Workload cached = conv_;
+  cached.prefix_hit_ratio = 0.6;
+  auto hit = MaxRate(cfg_, cached, *slo);
+  ASSERT_TRUE(base.ok() && hit.ok());
+  EXPECT_GT(hit->rate_rps, base->rate_rps * 1.1);
+  ReplicaConfig small = cfg_;
+  small.gpu_memory_util = 0.25;  // leaves a few GiB of KV cache
+  auto kv = MaxRate(small, conv_, *slo);
+  ASSERT_TRUE(kv.ok());
+  EXPECT_LT(kv->rate_rps, base->rate_rps);
+  EXPECT_LT(kv->max_concurrency, base->max_concurrency);
+}
+
+TEST_F(QueueModelTest, UnattainableSloIsAnError) {
+  auto slo = ParseSlo("ttft_p95_ms=1");
+  ASSERT_TRUE(slo.ok());
+  auto r = MaxRate(cfg_, conv_, *slo);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), VARIANT_E_SLO_UNATTAINABLE);
+  EXPECT_NE(r.status().message().find("TTFT"), std::string::npos);
+}
+
+TEST_F(QueueModelTest, DisaggregatedRolesAreJudgedOnTheirOwnMetric) {
+  auto slo = ParseSlo("ttft_p95_ms=800,itl_p95_ms=30");
+  ASSERT_TRUE(slo.ok());
+  ReplicaConfig p = cfg_, d = cfg_;
+  p.role = VARIANT_ROLE_P;
+  d.role = VARIANT_ROLE_D;
+  auto rp = MaxRate(p, conv_, *slo);
+  auto rd = MaxRate(d, conv_, *slo);
+  auto rpd = MaxRate(cfg_, conv_, *slo);
+  ASSERT_TRUE(rp.ok() && rd.ok() && rpd.ok());
+  // Each specialised pool sustains more than the combined role on the same GPU.
+  EXPECT_GT(rp->rate_rps, rpd->rate_rps);
+  EXPECT_GT(rd->rate_rps, rpd->rate_rps);
+  // A slower KV link makes prefill-role TTFT worse.
+  ReplicaConfig slow = p;
+  slow.kv_link_gbps = 0.5;
+  EXPECT_GT(Predict(slow, conv_, 1).ttft_p50_ms, Predict(p, conv_, 1).ttft_p50_ms);
+}
+
+TEST(SloParse, AcceptsAndRejects) {
+  auto ok = ParseSlo("ttft_p95_ms=500,itl_mean_ms=50,ttlt_p99_ms=20000");
+  ASSERT_TRUE(ok.ok());
+  ASSERT_EQ(ok->size(), 3u);
+  EXPECT_EQ((*ok)[1].percentile, 0);
+  EXPECT_EQ((*ok)[2].metric, VARIANT_METRIC_TTLT);
+  for (const char* bad : {"", "ttft", "ttft_p95=5", "foo_p95_ms=5", "ttft_p95_ms=-1",
+                          "ttft_p95_ms=nan", "ttft_q95_ms=3", "ttft_p100_ms=3"})
+    EXPECT_FALSE(ParseSlo(bad).ok()) << bad;
+}
+
+TEST(WorkloadValidate, RejectsBadBuckets) {
+  Workload w;
+  EXPECT_FALSE(w.Validate().ok());
+  w.input = {100};
+  w.output = {NAN};
+  w.weight = {1};
+  EXPECT_FALSE(w.Validate().ok());
+  w.output = {10};
+  w.weight = {-1};
+  EXPECT_FALSE(w.Validate().ok());
+  w.weight = {1};
+  w.prefix_hit_ratio = 1.0;
+  EXPECT_FALSE(w.Validate().ok());
+  w.prefix_hit_ratio = 0.5;
+  EXPECT_TRUE(w.Validate().ok());
+}
+
+}  // namespace
+}  // namespace variant
