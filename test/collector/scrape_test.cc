@@ -17,9 +17,12 @@
 
 #include "variant/collector/derive.h"
 #include "variant/collector/exposition.h"
+#include "loopback_server.h"
 
 namespace variant::collector {
 namespace {
+
+using testing::LoopbackServer;
 
 std::string Fixture(const std::string& name) {
   std::ifstream f(std::string(COLLECTOR_FIXTURES) + "/" + name);
@@ -27,52 +30,6 @@ std::string Fixture(const std::string& name) {
   ss << f.rdbuf();
   return ss.str();
 }
-
-class LoopbackServer {
- public:
-  LoopbackServer() {
-    srv_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      std::lock_guard<std::mutex> l(mu_);
-      res.set_content(body_, "text/plain; version=0.0.4");
-    });
-    srv_.Get("/missing", [](const httplib::Request&, httplib::Response& res) {
-      res.status = 404;
-      res.set_content("not found", "text/plain");
-    });
-    srv_.Get("/hang", [this](const httplib::Request&, httplib::Response& res) {
-      // Holds the answer until the test is over, so the client's timeout fires.
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [this] { return released_; });
-      res.set_content("late 1\n", "text/plain");
-    });
-    port_ = srv_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { srv_.listen_after_bind(); });
-    while (!srv_.is_running()) std::this_thread::yield();
-  }
-  ~LoopbackServer() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      released_ = true;
-    }
-    cv_.notify_all();
-    srv_.stop();
-    thread_.join();
-  }
-  void Serve(const std::string& body) {
-    std::lock_guard<std::mutex> l(mu_);
-    body_ = body;
-  }
-  int port() const { return port_; }
-
- private:
-  httplib::Server srv_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool released_ = false;
-  std::string body_;
-  int port_ = 0;
-};
 
 TEST(Scrape, ParseEndpoint) {
   Endpoint ep;
