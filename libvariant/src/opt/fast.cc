@@ -478,7 +478,8 @@ Result<Solution> SolveFast(const Instance& in) {
   capped |= C > 0;
   double theta = 1.0;
   int stall = 0;
-  const int kIters = 80;
+  const int kIters = 60;
+  const double kBudgetMs = 120;
   for (int it = 0; capped && it < kIters; ++it) {
     if (best.objective - lb <= 1e-4 * std::max(1.0, best.objective)) break;
     double norm = 0;
@@ -491,7 +492,10 @@ Result<Solution> SolveFast(const Instance& in) {
       norm += gC[c] * gC[c];
     }
     if (norm <= 0) break;  // the LP minimizer fits the caps: λ is optimal
-    const double step = theta * (best.objective - lb) / norm;
+    // Polyak step toward a target a little above the bound: the incumbent's objective
+    // can be far off (penalties of a poor first greedy) and would overshoot λ.
+    const double target = std::min(best.objective, lb + 0.05 * std::max(1.0, std::abs(lb)));
+    const double step = theta * (target - lb) / norm;
     for (int a = 0; a < A; ++a) lam[a] = std::max(0.0, lam[a] + step * gA[a]);
     for (int c = 0; c < C; ++c) mu[c] = std::max(0.0, mu[c] + step * gC[c]);
     const double b = f.Bound(lam, mu, &gA, &gC);
@@ -502,10 +506,15 @@ Result<Solution> SolveFast(const Instance& in) {
       theta *= 0.5;
       stall = 0;
     }
-    if (it % 8 == 7 || it == kIters - 1) {
+    // Primal at a few λ along the way (each greedy costs ~ a dozen bound iterations),
+    // and a budget so that large clusters stay fast.
+    const double el = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    const bool last = it == kIters - 1 || el > kBudgetMs;
+    if (it == 5 || it == 15 || it == 30 || it == 45 || last) {
       auto g = f.Greedy(lam, mu);
       if (g.ok() && g->objective < best.objective) best = std::move(g.value());
     }
+    if (last) break;
   }
   best.solver = "fast";
   best.status = "feasible";
