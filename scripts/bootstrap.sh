@@ -13,6 +13,7 @@ PACKAGES=(
   python3 python3-zmq python3-msgpack python3-yaml
   libcpp-httplib-dev libssl-dev openssl yamllint
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  prometheus
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
