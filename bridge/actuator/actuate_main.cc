@@ -1,20 +1,55 @@
 // variant-actuate: executes a plan (JSON, see ParsePlanJson) against the Kubernetes
-// API through the scale subresource and prints the report as JSON.
+// API through the scale subresource and prints the report as JSON; or, with
+// --follow, subscribes to the agent's decision/plan topics and executes each new
+// plan, printing one report per line.
 // Exit codes: 0 every step done (or accepted in dry-run), 1 a step failed, timed out
 // or is pending, 2 usage or an unreadable plan.
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <fstream>
+#include <mutex>
+#include <thread>
 #include <iostream>
 #include <sstream>
 
+#include "variant/actuator/follow.h"
 #include "variant/actuator/k8s.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+  } else {
+    std::ifstream f(path);
+    if (!f) return false;
+    ss << f.rdbuf();
+  }
+  *out = ss.str();
+  return true;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace variant::actuator;
   CLI::App app{"Execute a scaling plan through the Kubernetes scale subresource"};
-  std::string plan_path, server;
+  std::string plan_path, server, follow, workloads_path;
+  int max_plans = 0;
   Config cfg;
-  app.add_option("--plan", plan_path, "plan JSON file, - for stdin")->required();
+  auto* plan_opt = app.add_option("--plan", plan_path, "plan JSON file, - for stdin");
+  auto* follow_opt = app.add_option("--follow", follow,
+                                    "the agent's XPUB endpoint: execute each new plan");
+  plan_opt->excludes(follow_opt);
+  app.add_option("--workloads", workloads_path,
+                 "with --follow: JSON list of {model, variant, kind, namespace, name}")
+      ->needs(follow_opt);
+  app.add_option("--max-plans", max_plans, "with --follow: exit after this many plans (0: never)")
+      ->needs(follow_opt);
   app.add_flag("--dry-run", cfg.dry_run, "send ?dryRun=All; change nothing, wait for nothing");
   app.add_option("--server", server,
                  "API server host:port (default: KUBERNETES_SERVICE_HOST/PORT)");
@@ -29,22 +64,33 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  std::stringstream ss;
-  if (plan_path == "-") {
-    ss << std::cin.rdbuf();
-  } else {
-    std::ifstream f(plan_path);
-    if (!f) {
+  if (plan_path.empty() && follow.empty()) {
+    std::cerr << "variant-actuate: give --plan or --follow\n";
+    return 2;
+  }
+  std::string err;
+  Plan plan;
+  WorkloadMap workloads;
+  if (!plan_path.empty()) {
+    std::string doc;
+    if (!ReadFile(plan_path, &doc)) {
       std::cerr << "variant-actuate: cannot read " << plan_path << "\n";
       return 2;
     }
-    ss << f.rdbuf();
-  }
-  Plan plan;
-  std::string err;
-  if (!ParsePlanJson(ss.str(), &plan, &err)) {
-    std::cerr << "variant-actuate: " << err << "\n";
-    return 2;
+    if (!ParsePlanJson(doc, &plan, &err)) {
+      std::cerr << "variant-actuate: " << err << "\n";
+      return 2;
+    }
+  } else {
+    std::string doc;
+    if (workloads_path.empty() || !ReadFile(workloads_path, &doc)) {
+      std::cerr << "variant-actuate: --follow needs a readable --workloads file\n";
+      return 2;
+    }
+    if (!ParseWorkloadMap(doc, &workloads, &err)) {
+      std::cerr << "variant-actuate: " << err << "\n";
+      return 2;
+    }
   }
   if (server.empty()) {
     if (!ConfigFromEnvironment(&cfg, &err)) {
@@ -66,6 +112,23 @@ int main(int argc, char** argv) {
     }
   }
   Actuator act(cfg);
+  if (!follow.empty()) {
+    std::signal(SIGINT, OnSignal);
+    std::signal(SIGTERM, OnSignal);
+    std::mutex mu;
+    bool all_complete = true;
+    Follower f(follow, workloads, &act, [&](const PlanReport& r) {
+      std::lock_guard<std::mutex> l(mu);
+      all_complete = all_complete && r.complete;
+      std::cout << ReportToJson(r) << std::endl;
+    });
+    f.Start();
+    while (!g_stop && (max_plans <= 0 || f.executed() < static_cast<size_t>(max_plans))) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    f.Stop();
+    return all_complete ? 0 : 1;
+  }
   PlanReport rep = act.Execute(plan);
   std::cout << ReportToJson(rep) << "\n";
   return rep.complete ? 0 : 1;

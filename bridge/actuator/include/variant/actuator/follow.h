@@ -1,0 +1,71 @@
+// Following the agent: turns the agent's `decision` and `plan` bus messages into an
+// actuator Plan, and a Follower that subscribes to them and executes each new plan.
+//
+// The agent publishes, per decision, a `decision` (with `allocation`: replicas per
+// model and variant after the plan) and a `plan` (ordered steps: add/remove N
+// replicas of a variant, or flip N from one variant to another), both carrying the
+// same decision_id (docs/bus.md). The actuator works with absolute targets, which are
+// idempotent and safe to retry: for each variant, the replicas before the plan are
+// its allocation minus the plan's net change, and each step's target is the running
+// count after that step. A flip becomes two steps, the add first. Variants with no
+// workload in the map (e.g. scaled by HPA/KEDA instead) are skipped and reported.
+//
+// Thread-safety: Follower runs its own thread; Start/Stop from one owner thread.
+#ifndef VARIANT_ACTUATOR_FOLLOW_H_
+#define VARIANT_ACTUATOR_FOLLOW_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "variant/actuator/k8s.h"
+
+namespace variant::actuator {
+
+struct Workload {
+  WorkloadKind kind = WorkloadKind::kDeployment;
+  std::string ns, name;
+};
+// (model, variant) -> the workload serving it.
+using WorkloadMap = std::map<std::pair<std::string, std::string>, Workload>;
+
+// [{"model": "m", "variant": "v", "kind": "Deployment", "namespace": "ns",
+//   "name": "deploy"}, ...]
+bool ParseWorkloadMap(std::string_view doc, WorkloadMap* out, std::string* err);
+
+// Builds the absolute plan for one decision. *skipped receives "model/variant" of
+// steps with no workload. Returns false with *err on a malformed message.
+bool PlanFromDecision(const nlohmann::json& decision, const nlohmann::json& plan,
+                      const WorkloadMap& workloads, Plan* out,
+                      std::vector<std::string>* skipped, std::string* err);
+
+class Follower {
+ public:
+  using ReportFn = std::function<void(const PlanReport&)>;
+  // `endpoint`: the agent's XPUB address (subscribers connect there).
+  Follower(std::string endpoint, WorkloadMap workloads, Actuator* actuator, ReportFn on_report);
+  ~Follower();
+  void Start();
+  void Stop();
+  // Decisions executed so far (each decision_id at most once).
+  size_t executed() const { return executed_.load(); }
+
+ private:
+  void Run();
+  std::string endpoint_;
+  WorkloadMap workloads_;
+  Actuator* actuator_;
+  ReportFn on_report_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> executed_{0};
+  std::thread thread_;
+};
+
+}  // namespace variant::actuator
+
+#endif  // VARIANT_ACTUATOR_FOLLOW_H_
