@@ -5,6 +5,7 @@
 #include <string>
 
 #include "capi_internal.h"
+#include "perf/correction.h"
 #include "perf/queue_model.h"
 #include "perf/step_model.h"
 
@@ -143,6 +144,71 @@ VARIANT_EXPORT int variant_model_max_rate(variant_ctx* ctx, const variant_spec* 
     auto p = variant::MaxRate(variant::ToReplica(variant::Impl(ctx), *v), *w, terms);
     if (!p.ok()) return p.status();
     variant::CopyPrediction(*p, out);
+    return {};
+  });
+}
+
+VARIANT_EXPORT int variant_model_observe(variant_ctx* ctx, const variant_spec* spec,
+                                         const variant_observation* obs, int* accepted) {
+  return Guard(ctx, [&]() -> variant::Status {
+    if (accepted != nullptr) *accepted = 0;
+    if (obs == nullptr || obs->struct_size < offsetof(variant_observation, mean_batch))
+      return variant::InvalidArgument("observation is NULL or its struct_size is too small");
+    if (!std::isfinite(obs->rate_rps) || obs->rate_rps <= 0)
+      return variant::InvalidArgument("observation.rate_rps must be a positive number");
+    if (!std::isfinite(obs->input_mean) || obs->input_mean < 1 ||
+        !std::isfinite(obs->output_mean) || obs->output_mean < 1)
+      return variant::InvalidArgument("observation input_mean and output_mean must be >= 1");
+    auto v = variant::ReadSpec(ctx, spec);
+    if (!v.ok()) return v.status();
+    // The a-priori prediction (no correction) at the observed load and lengths.
+    variant::ReplicaConfig cfg;
+    cfg.step = v->step;
+    cfg.max_batch = v->max_batch;
+    cfg.max_tokens_per_step = v->max_tokens_per_step;
+    cfg.role = v->role;
+    cfg.kv_link_gbps = v->kv_link_gbps;
+    cfg.gpu_memory_util = v->gpu_memory_util;
+    variant::Workload w;
+    w.input = {obs->input_mean};
+    w.output = {obs->output_mean};
+    w.weight = {1};
+    auto& e = variant::Impl(ctx)->corrector().At({v->model, v->accelerator, v->tp});
+    // Predict with the current correction so the queueing part matches the observed
+    // operating point; the filter then tracks the remaining ratio on top of it.
+    cfg.prefill_factor = e.prefill.factor();
+    cfg.decode_factor = e.decode.factor();
+    const variant::Prediction p = variant::Predict(cfg, w, obs->rate_rps);
+    if (!p.stable)
+      return variant::InvalidArgument("the model predicts this rate is unstable for the variant; "
+                                      "observation not used");
+    bool any = false, ok = true;
+    if (std::isfinite(obs->ttft_mean_ms) && obs->ttft_mean_ms > 0 && p.ttft_mean_ms > 0) {
+      ok = e.prefill.Update(e.prefill.log_factor() + std::log(obs->ttft_mean_ms / p.ttft_mean_ms)) && ok;
+      any = true;
+    }
+    if (std::isfinite(obs->itl_mean_ms) && obs->itl_mean_ms > 0 && p.itl_mean_ms > 0) {
+      ok = e.decode.Update(e.decode.log_factor() + std::log(obs->itl_mean_ms / p.itl_mean_ms)) && ok;
+      any = true;
+    }
+    if (!any)
+      return variant::InvalidArgument("observation has neither a TTFT nor an ITL value");
+    if (accepted != nullptr) *accepted = ok ? 1 : 0;
+    return {};
+  });
+}
+
+VARIANT_EXPORT int variant_model_correction(variant_ctx* ctx, const variant_spec* spec,
+                                            double* prefill_factor, double* decode_factor) {
+  return Guard(ctx, [&]() -> variant::Status {
+    if (prefill_factor == nullptr || decode_factor == nullptr)
+      return variant::InvalidArgument("prefill_factor and decode_factor must not be NULL");
+    auto v = variant::ReadSpec(ctx, spec);
+    if (!v.ok()) return v.status();
+    variant::ReplicaConfig cfg;
+    variant::Impl(ctx)->ApplyCalibration(v->model, v->accelerator, v->tp, &cfg);
+    *prefill_factor = cfg.prefill_factor;
+    *decode_factor = cfg.decode_factor;
     return {};
   });
 }

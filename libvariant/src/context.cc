@@ -85,10 +85,10 @@ Result<const StepModel*> Context::GetStepModel(const std::string& model,
 
 void Context::ApplyCalibration(const std::string& model, const std::string& accel, int tp,
                                ReplicaConfig* cfg) const {
-  (void)model;
-  (void)accel;
-  (void)tp;
-  (void)cfg;
+  if (const Corrector::Entry* e = corrector_->Find({model, accel, tp})) {
+    cfg->prefill_factor = e->prefill.factor();
+    cfg->decode_factor = e->decode.factor();
+  }
 }
 
 }  // namespace variant

@@ -128,10 +128,6 @@ VARIANT_EXPORT const char* variant_ctx_last_error(const variant_ctx* ctx);
  * whole before any is applied. */
 VARIANT_EXPORT int variant_ctx_load_catalog(variant_ctx* ctx, const char* doc,
                                             size_t len);
-/* Loads offline profiles (docs/profiles.md). A profiled variant is calibrated from the
- * profile in place of the a-priori estimate. */
-VARIANT_EXPORT int variant_ctx_load_profiles(variant_ctx* ctx, const char* doc,
-                                             size_t len);
 /* Writes the catalog as JSON into *out (release with variant_free). */
 VARIANT_EXPORT int variant_ctx_catalog_json(variant_ctx* ctx, char** out,
                                             size_t* out_len);
