@@ -210,6 +210,68 @@ Result<Solution> SolveMilp(const Instance& in) {
   } else {
     return Internal("lp_solve MILP returned status " + std::to_string(ret));
   }
+  // 3. Strict priorities under shortage: if some slice above the lowest priority is
+  //    left unserved, minimize unserved demand level by level (highest first), each
+  //    level's optimum then held as a constraint, and re-solve the full objective.
+  //    The penalties alone cannot make this exact once replicas are integers (a tiny
+  //    unserved remainder may not be worth a whole replica at any finite ratio).
+  {
+    std::vector<int> levels;
+    for (const auto& d : in.dems) levels.push_back(d.priority);
+    std::sort(levels.begin(), levels.end());
+    levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+    REAL* xs0 = nullptr;
+    get_ptr_variables(L, &xs0);
+    bool shortage = false;
+    for (int i = 0; i < D && xs0; ++i)
+      shortage |= levels.size() > 1 && in.dems[i].priority != levels.front() &&
+                  xs0[ucol[i] - 1] * in.dems[i].rate > 1e-7;
+    if (shortage) {
+      for (auto it = levels.rbegin(); it != levels.rend() && *it != levels.front(); ++it) {
+        std::vector<double> lobj(ncols + 1, 0.0);
+        for (int i = 0; i < D; ++i)
+          if (in.dems[i].priority == *it) lobj[ucol[i]] = in.dems[i].rate;
+        // A fresh copy per stage: lp_solve keeps the previous B&B incumbent value and
+        // would prune everything against it once the objective changes.
+        std::unique_ptr<lprec, LpDeleter> st(copy_lp(L));
+        if (!st) return Status(VARIANT_E_OUT_OF_MEMORY, "lp_solve: copy_lp failed");
+        put_abortfunc(st.get(), AbortAt, &dl);
+        set_obj_fn(st.get(), lobj.data());
+        const int r2 = solve(st.get());
+        if (r2 != OPTIMAL && r2 != PRESOLVED && r2 != SUBOPTIMAL) break;
+        const double best = get_objective(st.get());
+        for (int i = 0; i < D; ++i)
+          if (in.dems[i].priority == *it) {
+            idx.push_back(ucol[i]);
+            val.push_back(in.dems[i].rate);
+          }
+        add_constraintex(L, static_cast<int>(idx.size()), val.data(), idx.data(), LE,
+                         best * (1 + 1e-6) + 1e-5);
+        idx.clear();
+        val.clear();
+        if (r2 == SUBOPTIMAL) break;
+      }
+      lp.reset(copy_lp(L));
+      if (!lp) return Status(VARIANT_E_OUT_OF_MEMORY, "lp_solve: copy_lp failed");
+      L = lp.get();
+      put_abortfunc(L, AbortAt, &dl);
+      set_obj_fn(L, obj.data());
+      ret = solve(L);
+      if (ret == OPTIMAL || ret == PRESOLVED) {
+        s.status = "optimal";
+        s.proven_optimal = true;
+      } else if (ret == SUBOPTIMAL ||
+                 ((ret == USERABORT || ret == TIMEOUT) && get_solutioncount(L) > 0)) {
+        s.status = "time_limit";
+        s.proven_optimal = false;
+      } else {
+        return Status(ret == USERABORT || ret == TIMEOUT ? VARIANT_E_TIMEOUT : VARIANT_E_INTERNAL,
+                      "MILP: the priority stages ended with lp_solve status " +
+                          std::to_string(ret) + " (limit " + std::to_string(in.time_limit_s) + " s)");
+      }
+      s.status += "_lexicographic";
+    }
+  }
   REAL* xs = nullptr;
   get_ptr_variables(L, &xs);
   if (xs == nullptr) return Internal("lp_solve returned no variables");
@@ -232,9 +294,9 @@ Result<Solution> SolveMilp(const Instance& in) {
     if (s.unserved[i] < 1e-9) s.unserved[i] = 0;
   }
   Evaluate(in, &s);
-  s.lower_bound = s.proven_optimal ? std::max(s.lp_bound, s.objective * (1 - 1e-9)) : s.lp_bound;
-  // lp_solve's default MIP gaps are 1e-11 absolute / 1e-9 relative.
-  s.lower_bound = std::min(s.lower_bound, s.objective);
+  // An optimal answer is its own bound (lp_solve's default MIP gaps are 1e-11
+  // absolute / 1e-9 relative); otherwise the LP relaxation.
+  s.lower_bound = s.proven_optimal ? s.objective : std::min(s.lp_bound, s.objective);
   s.gap = s.objective > 0 ? (s.objective - s.lower_bound) / s.objective : 0;
   if (s.proven_optimal) s.gap = 0;
   s.solve_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();

@@ -58,6 +58,61 @@ std::vector<double> Limits(const Instance& in, const std::vector<double>& start)
   return l;
 }
 
+// Per-model sub-instances for a second, exact-when-it-succeeds test: the fast
+// solver's greedy over fixed replicas serving as much as from and to both serve.
+class Served {
+ public:
+  Served(const Instance& in, const std::vector<int>& from, const std::vector<int>& to)
+      : in_(in), subs_(in.n_models), idx_(in.vars.size(), -1), need_(in.n_models, 0) {
+    for (int m = 0; m < in.n_models; ++m) {
+      subs_[m].n_models = 1;
+      subs_[m].accels = in.accels;
+      for (auto& a : subs_[m].accels) a.count = -1;
+    }
+    for (size_t v = 0; v < in.vars.size(); ++v) {
+      Instance& sub = subs_[in.vars[v].model];
+      idx_[v] = static_cast<int>(sub.vars.size());
+      Instance::Var x = in.vars[v];
+      x.model = 0;
+      x.fixed = true;
+      x.min = 0;
+      x.max = -1;
+      sub.vars.push_back(x);
+    }
+    for (size_t i = 0; i < in.dems.size(); ++i) {
+      Instance& sub = subs_[in.dems[i].model];
+      Instance::Dem d = in.dems[i];
+      d.model = 0;
+      sub.dems.push_back(d);
+      for (auto [src, dst] : {std::pair{&in.pd, &sub.pd}, {&in.p, &sub.p}, {&in.d, &sub.d}}) {
+        std::vector<Instance::Pair> l = (*src)[i];
+        for (auto& q : l) q.var = idx_[q.var];
+        dst->push_back(l);
+      }
+    }
+    for (int m = 0; m < in.n_models; ++m)
+      need_[m] = std::max(Unserved(m, from), Unserved(m, to));
+  }
+  bool Ok(int m, const std::vector<int>& s) { return Unserved(m, s) <= need_[m] + 1e-7; }
+
+ private:
+  double Unserved(int m, const std::vector<int>& s) {
+    Instance& sub = subs_[m];
+    if (sub.dems.empty()) return 0;
+    for (size_t v = 0; v < in_.vars.size(); ++v)
+      if (in_.vars[v].model == m) sub.vars[idx_[v]].cur = s[v];
+    auto r = SolveFast(sub);
+    if (!r.ok()) return INFINITY;
+    double u = 0;
+    for (size_t i = 0; i < sub.dems.size(); ++i) u += r->unserved[i] * sub.dems[i].rate;
+    return u;
+  }
+  const Instance& in_;
+  std::vector<Instance> subs_;
+  std::vector<int> idx_;
+  std::vector<double> need_;
+};
+
 }  // namespace
 
 bool PlanStateSafe(const Instance& in, const std::vector<int>& from, const std::vector<int>& to,
@@ -84,6 +139,7 @@ std::vector<PlanStep> MakePlan(const Instance& in, const std::vector<int>& from,
   std::vector<double> use = Usage(in, from);
   const std::vector<double> lim = Limits(in, use);
   const size_t A = in.accels.size(), C = in.caps.size();
+  Served served(in, from, to);
   std::vector<std::vector<int>> members(in.n_models);
   for (int v = 0; v < V; ++v) members[in.vars[v].model].push_back(v);
   auto apply = [&](int v, int k) {
@@ -103,7 +159,8 @@ std::vector<PlanStep> MakePlan(const Instance& in, const std::vector<int>& from,
     s[v] += dv;
     if (w >= 0) s[w] += dw;
     const int m = in.vars[v].model;
-    const bool ok = ModelSafe(in, from, to, s, m, &members[m]);
+    bool ok = ModelSafe(in, from, to, s, m, &members[m]);
+    if (!ok && members[m].size() <= 256) ok = served.Ok(m, s);
     s[v] -= dv;
     if (w >= 0) s[w] -= dw;
     return ok;

@@ -20,9 +20,11 @@ struct PlanStep {
 
 // Steps from `from` to `to` (replicas per variant of `in`). Invariants, checked after
 // every step: accelerator counts and further caps hold (unless `from` itself broke
-// them); every model's replicas dominate a convex combination of its `from` and `to`
-// replicas, so the state serves at least what both serve (the fractional assignment
-// mixes linearly). Flips are used where a replica changes role on the same hardware.
+// them); every model either dominates a convex combination of its `from` and `to`
+// replicas (the fractional assignment mixes linearly, so it serves what both serve)
+// or is shown by an explicit assignment (the fast solver's greedy over the fixed
+// replicas) to serve at least as much as the worse of `from` and `to`. Flips are used
+// where a replica changes role on the same hardware.
 std::vector<PlanStep> MakePlan(const Instance& in, const std::vector<int>& from,
                                const std::vector<int>& to);
 
