@@ -28,7 +28,8 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kRejectSummaryS = 10.0;
 constexpr size_t kMaxTrackedSources = 10000;
-constexpr int kMaxDrain = 4096;  // messages handled per poll wake-up before deadlines
+constexpr int kMaxDrain = 4096;
+constexpr double kStateDelayS = 0.05;  // state file written within 50 ms of a decision  // messages handled per poll wake-up before deadlines
 
 bool Known(double x) { return std::isfinite(x); }
 // Keeps the old value where the update does not carry one: absent is not zero.
@@ -156,8 +157,8 @@ bool Agent::Init(std::string* err) {
   try {
     xsub_ = std::make_unique<zmq::socket_t>(*zctx_, zmq::socket_type::xsub);
     xpub_ = std::make_unique<zmq::socket_t>(*zctx_, zmq::socket_type::xpub);
-    xsub_->set(zmq::sockopt::rcvhwm, 1000000);
-    xpub_->set(zmq::sockopt::sndhwm, 1000000);
+    xsub_->set(zmq::sockopt::rcvhwm, 50000);  // bounded memory under a flood
+    xpub_->set(zmq::sockopt::sndhwm, 50000);
     xpub_->set(zmq::sockopt::xpub_verbose, 1);  // every subscription, for the cache
     xsub_->bind(cfg_.xsub);
     xpub_->bind(cfg_.xpub);
@@ -194,6 +195,7 @@ int Agent::Run(const std::atomic<bool>* stop) {
     next = std::min(next, next_stale_check_);
     if (pending_solve_ >= 0) next = std::min(next, pending_solve_);
     if (last_decide_ >= 0) next = std::min(next, last_decide_ + cfg_.max_staleness_s);
+    if (state_due_ >= 0) next = std::min(next, state_due_);
     long timeout_ms = std::max(0L, static_cast<long>(std::ceil((next - now) * 1000)));
     timeout_ms = std::min(timeout_ms, 500L);  // bounded so a stop request is seen
     try {
@@ -230,6 +232,10 @@ int Agent::Run(const std::atomic<bool>* stop) {
     if ((pending_solve_ >= 0 && now >= pending_solve_) ||
         (last_decide_ >= 0 && now >= last_decide_ + cfg_.max_staleness_s))
       Decide();
+    if (state_due_ >= 0 && MonoNow() >= state_due_) {
+      SaveState();
+      state_due_ = -1;
+    }
     if (MonoNow() >= last_publish_ + cfg_.heartbeat_s) Heartbeat();
   }
   spdlog::info("agent stopping");
@@ -768,15 +774,14 @@ void Agent::Decide() {
   Publish(bus::kTopicDecision, decision);
   Publish(bus::kTopicPlan, plan_body);
   Publish(bus::kTopicGuidance, guidance);
-  UpdateExporter();
-  SaveState();
+  UpdateExporter(decision, guidance);
+  // The state file is written shortly after, off the event-to-decision path; a burst
+  // of decisions is written once.
+  if (state_due_ < 0) state_due_ = MonoNow() + kStateDelayS;
 }
 
-void Agent::UpdateExporter() {
-  auto it = cache_.find(std::string(bus::kTopicDecision));
-  if (it == cache_.end()) return;
-  json d = json::from_msgpack(it->second.body, true, false);
-  if (d.is_discarded()) return;
+void Agent::UpdateExporter(const json& d, const json& gj) {
+  if (!d.is_object() || !d.contains("allocation") || !d["allocation"].is_array()) return;
   std::vector<Exporter::Replicas> reps;
   for (const auto& a : d["allocation"]) {
     auto str = [&](const char* k) {
@@ -789,20 +794,19 @@ void Agent::UpdateExporter() {
   if (d.contains("cost_per_hour") && d["cost_per_hour"].is_number())
     exporter_->SetCost(d["cost_per_hour"].get<double>());
   std::vector<Exporter::Unserved> un;
-  for (const auto& u : d["unserved"])
-    if (u.is_object() && u.contains("rate_rps") && u["rate_rps"].is_number())
-      un.push_back({u.value("model", ""), u.contains("class") && u["class"].is_string()
-                                              ? u["class"].get<std::string>()
-                                              : "",
-                    u["rate_rps"].get<double>()});
+  const json unserved = d.value("unserved", json::array());
+  if (unserved.is_array())
+    for (const auto& u : unserved)
+      if (u.is_object() && u.contains("rate_rps") && u["rate_rps"].is_number()) {
+        auto str = [&](const char* k) {
+          return u.contains(k) && u[k].is_string() ? u[k].get<std::string>() : std::string();
+        };
+        un.push_back({str("model"), str("class"), u["rate_rps"].get<double>()});
+      }
   exporter_->SetUnserved(un);
-  auto g = cache_.find(std::string(bus::kTopicGuidance));
-  if (g != cache_.end()) {
-    json gj = json::from_msgpack(g->second.body, true, false);
-    std::vector<Exporter::Load> loads;
-    if (!gj.is_discarded()) FindLoads(gj, "", &loads);
-    exporter_->SetLoad(loads);
-  }
+  std::vector<Exporter::Load> loads;
+  FindLoads(gj, "", &loads);
+  exporter_->SetLoad(loads);
 }
 
 void Agent::SaveState() const {
@@ -927,7 +931,7 @@ void Agent::RestoreState() {
   }
   if (!cache_.empty()) last_decide_ = MonoNow();
   exporter_->SetStaleSources(stale_sources_);
-  UpdateExporter();
+  UpdateExporter(published.value("decision", json()), published.value("guidance", json()));
   spdlog::info("state: restored decision {} and {} held entries from {}", decision_id_,
                entries_.size(), cfg_.state_file);
 }

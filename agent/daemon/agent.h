@@ -68,7 +68,7 @@ class Agent {
   void Heartbeat();
   void SaveState() const;
   void RestoreState();
-  void UpdateExporter();
+  void UpdateExporter(const nlohmann::json& decision, const nlohmann::json& guidance);
 
   Config cfg_;
   std::unique_ptr<VariantApi> api_;
@@ -98,6 +98,7 @@ class Agent {
   double start_mono_ = 0;
   double pending_solve_ = -1;  // monotonic deadline of a debounced decision, -1 none
   double last_decide_ = -1;
+  double state_due_ = -1;  // monotonic deadline of a deferred state-file write
   double last_publish_ = 0;
   double next_stale_check_ = 0;
   bool any_optimizer_ = false;

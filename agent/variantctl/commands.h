@@ -15,6 +15,7 @@ using Action = std::function<int()>;
 void SetAction(Action a);
 
 void AddModelCommands(CLI::App& app);  // cmd_model.cc: model batch-latency|capacity|...
+void AddBusCommands(CLI::App& app);    // cmd_bus.cc: bus-bench
 void AddSolveCommands(CLI::App& app);  // cmd_solve.cc: solve, bench-solver
 void AddSimCommands(CLI::App& app);    // cmd_sim.cc: sim-server, model-vs-sim
 

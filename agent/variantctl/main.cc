@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(variant_version()));
   variantctl::AddModelCommands(app);
+  variantctl::AddBusCommands(app);
   variantctl::AddSolveCommands(app);
   variantctl::AddSimCommands(app);
   try {
