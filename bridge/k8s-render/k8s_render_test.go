@@ -258,3 +258,20 @@ func TestRequiredAndTpl(t *testing.T) {
 		t.Errorf("tpl: %q", got)
 	}
 }
+
+func TestValuesDocumented(t *testing.T) {
+	missing, err := CheckValuesDocumented(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) > 0 {
+		t.Errorf("undocumented: %v", missing)
+	}
+	dir := t.TempDir()
+	f := filepath.Join(dir, "values.yaml")
+	os.WriteFile(f, []byte("# -- doc\na: 1\nb:\n  # -- doc\n  c: 2\n  d: 3\ne: {x: 1}\n"), 0o644)
+	missing, _ = CheckValuesDocumented(f)
+	if !reflect.DeepEqual(missing, []string{"b.d", "e"}) {
+		t.Errorf("got %v", missing)
+	}
+}

@@ -108,6 +108,13 @@ func run(args []string) int {
 		return 0
 	}
 
+	undocumented, err := CheckValuesDocumented(filepath.Join(*chartDir, "values.yaml"))
+	if err != nil {
+		return fail("%v", err)
+	}
+	for _, u := range undocumented {
+		errs = append(errs, "values.yaml: "+u+" has no comment (every value is documented)")
+	}
 	docs, perrs := ParseStream(stream)
 	errs = append(errs, perrs...)
 	if *yamllint != "" {
