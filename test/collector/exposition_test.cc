@@ -4,7 +4,10 @@
 
 #include <cmath>
 #include <fstream>
+#include <random>
 #include <sstream>
+
+#include "variant/collector/derive.h"
 
 namespace variant::collector {
 namespace {
@@ -134,6 +137,49 @@ TEST(Exposition, EnforcesLimits) {
   EXPECT_NE(err.message.find("too many labels"), std::string::npos);
   lim.max_bytes = 4;
   EXPECT_FALSE(ParseExposition("a 1\nb 2\n", &e, &err, lim));
+}
+
+}  // namespace
+}  // namespace variant::collector
+
+namespace variant::collector {
+namespace {
+
+// Mutated and truncated scrapes (fixed seed): the parser either accepts or names a
+// line, never crashes, and a refused document never yields samples.
+TEST(Exposition, MutatedInputNeverCrashes) {
+  const std::string base = Fixture("vllm_v1_t100.txt");
+  std::mt19937 rng(20261128);
+  const char alphabet[] = "{}=\",# \n\\abc019.+-eEInfNa\r\t:_";
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string s = base;
+    int edits = 1 + static_cast<int>(rng() % 8);
+    for (int k = 0; k < edits; ++k) {
+      size_t pos = rng() % s.size();
+      switch (rng() % 4) {
+        case 0: s[pos] = alphabet[rng() % (sizeof alphabet - 1)]; break;
+        case 1: s.erase(pos, 1 + rng() % 16); break;
+        case 2: s.insert(pos, 1, alphabet[rng() % (sizeof alphabet - 1)]); break;
+        case 3: s.resize(pos); break;
+      }
+      if (s.empty()) s = "x";
+    }
+    Exposition e;
+    ParseError err;
+    if (ParseExposition(s, &e, &err)) {
+      ++accepted;
+      Deriver d;  // whatever parses also derives without trouble
+      d.Update("p", 0, e);
+      d.Update("p", 1, e);
+    } else {
+      ++refused;
+      EXPECT_GE(err.line, 1u);
+      EXPECT_FALSE(err.message.empty());
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(accepted, 0);
 }
 
 }  // namespace
