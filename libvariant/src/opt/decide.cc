@@ -132,6 +132,8 @@ struct Built {
   std::vector<std::pair<int, int>> dem_ref;   // (demand spec, bucket) per slice
   std::vector<Held> held;                     // per demand spec
   std::vector<bool> pinned;                   // per model
+  std::vector<bool> following;                // per model: fixed to a pending target
+  std::vector<std::map<std::string, int>> follow;
   std::vector<int> cur;                       // per instance variant
   std::vector<int> starting;                  // per instance variant
 };
@@ -339,6 +341,8 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   Built B;
   B.held.resize(p.demand.size());
   B.pinned.assign(p.models.size(), false);
+  B.following.assign(p.models.size(), false);
+  B.follow.resize(p.models.size());
   State next;
   next.now_s = now;
   for (size_t mi = 0; mi < p.models.size(); ++mi) {
@@ -378,9 +382,14 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
           cs.trend = op.forecast_beta * (cs.level - prev_level) / steps +
                      (1 - op.forecast_beta) * cs.trend;
         }
+        // Extrapolate from the observation with a slope that the smoothed trend and
+        // the last two raw changes all agree on: a ramp is followed, a one-off step
+        // (cold-start samples, a burst) is not amplified.
+        const double diff = std::isfinite(cs.last_rate) ? (obs - cs.last_rate) / steps : 0.0;
+        const double slope = std::max(0.0, std::min({cs.trend, diff, cs.last_diff}));
+        cs.last_diff = diff;
         cs.last_rate = obs;
-        const double fc = cs.level + std::max(0.0, cs.trend) * h_steps;
-        eff = std::max(obs, fc);
+        eff = obs + slope * h_steps;
       }
       if (!missing[j]) {
         E[j] = Scaled(d.buckets, eff);
@@ -468,8 +477,15 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       } else {
         ms.below_since_s = NAN;
       }
-      if ((event == "hold" || event == "below") && has_cur && !(prev && prev->pending))
-        B.pinned[mi] = true;
+      if ((event == "hold" || event == "below") && has_cur) {
+        if (!(prev && prev->pending)) {
+          B.pinned[mi] = true;
+        } else {
+          // Still walking toward the target the change cap held back: keep it.
+          B.follow[mi] = prev->target;
+          B.following[mi] = true;
+        }
+      }
     }
     for (int j : js) {
       auto& cs = ms.classes[p.demand[j].cls];
@@ -525,6 +541,11 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       var_index[mi].push_back(static_cast<int>(in.vars.size()));
       B.var_ref.push_back({static_cast<int>(mi), static_cast<int>(vi)});
       B.cur.push_back(x.cur);
+      if (B.following[mi]) {
+        auto t = B.follow[mi].find(vs.name);
+        x.fixed = true;
+        x.cur = t == B.follow[mi].end() ? 0 : t->second;
+      }
       in.vars.push_back(x);
     }
   }
@@ -630,6 +651,10 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   const std::vector<int>& tg = target_of[chosen];
   for (size_t v = 0; v < em.size(); ++v)
     if (em[v] != tg[v]) next.models[p.models[in.vars[v].model].name].pending = true;
+  for (size_t v = 0; v < em.size(); ++v) {
+    auto& ms = next.models[p.models[in.vars[v].model].name];
+    if (ms.pending) ms.target[p.models[B.var_ref[v].first].variants[B.var_ref[v].second].name] = tg[v];
+  }
 
   // ---- state ----
   json st;
@@ -639,12 +664,14 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
     json m;
     m["below_since_s"] = std::isfinite(ms.below_since_s) ? json(ms.below_since_s) : json(nullptr);
     m["pending"] = ms.pending;
+    if (ms.pending) m["target"] = ms.target;
     json cls = json::object();
     for (const auto& [cn, cs] : ms.classes) {
       json c;
       c["level"] = std::isfinite(cs.level) ? json(cs.level) : json(nullptr);
       c["trend"] = cs.trend;
       c["last_rate"] = std::isfinite(cs.last_rate) ? json(cs.last_rate) : json(nullptr);
+      c["last_diff"] = cs.last_diff;
       c["held"] = cs.held;
       json hb = json::array();
       for (const auto& b : cs.held_buckets)

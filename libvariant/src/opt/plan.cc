@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <set>
 
 namespace variant::opt {
 namespace {
@@ -58,8 +60,9 @@ std::vector<double> Limits(const Instance& in, const std::vector<double>& start)
   return l;
 }
 
-// Per-model sub-instances for a second, exact-when-it-succeeds test: the fast
-// solver's greedy over fixed replicas serving as much as from and to both serve.
+// Per-model sub-instances for a second test: an assignment over the fixed replicas
+// serving all of the model's demand (the LP for models up to 64 variants, else the
+// fast solver's greedy, which can only under-report).
 class Served {
  public:
   Served(const Instance& in, const std::vector<int>& from, const std::vector<int>& to)
@@ -90,10 +93,11 @@ class Served {
         dst->push_back(l);
       }
     }
-    for (int m = 0; m < in.n_models; ++m)
-      need_[m] = std::max(Unserved(m, from), Unserved(m, to));
+    (void)from;
+    (void)to;
   }
-  bool Ok(int m, const std::vector<int>& s) { return Unserved(m, s) <= need_[m] + 1e-7; }
+  // Proves full service only (the greedy is order-dependent, not optimal).
+  bool Ok(int m, const std::vector<int>& s) { return Unserved(m, s) <= 1e-7; }
 
  private:
   double Unserved(int m, const std::vector<int>& s) {
@@ -101,7 +105,8 @@ class Served {
     if (sub.dems.empty()) return 0;
     for (size_t v = 0; v < in_.vars.size(); ++v)
       if (in_.vars[v].model == m) sub.vars[idx_[v]].cur = s[v];
-    auto r = SolveFast(sub);
+    // Exact (an LP: every replica count is fixed) for small models, else the greedy.
+    auto r = sub.vars.size() <= 64 ? SolveMilp(sub) : SolveFast(sub);
     if (!r.ok()) return INFINITY;
     double u = 0;
     for (size_t i = 0; i < sub.dems.size(); ++i) u += r->unserved[i] * sub.dems[i].rate;
@@ -176,6 +181,7 @@ std::vector<PlanStep> MakePlan(const Instance& in, const std::vector<int>& from,
     return lo;
   };
 
+  std::set<int> dipped;
   for (int guard = 0; guard < 4 * V + 16 && s != to; ++guard) {
     bool progress = false;
     // 1. Role flips on the same hardware (no accelerator change, no cold start of a
@@ -236,6 +242,23 @@ std::vector<PlanStep> MakePlan(const Instance& in, const std::vector<int>& from,
     if (pick < 0) break;
     apply(pick, -1);
     steps.push_back({PlanStep::kRemove, pick, -1, 1, false});
+    dipped.insert(in.vars[pick].model);
+  }
+  // Steps after a forced one stay flagged until every dipped model is safe again.
+  {
+    std::vector<int> t = from;
+    std::set<int> down;
+    for (auto& st : steps) {
+      t[st.var] += st.kind == PlanStep::kAdd ? st.count : -st.count;
+      if (st.kind == PlanStep::kFlip) t[st.to_var] += st.count;
+      if (!st.safe) down.insert(in.vars[st.var].model);
+      for (auto it = down.begin(); it != down.end();) {
+        const bool ok = ModelSafe(in, from, to, t, *it, &members[*it]) ||
+                        (members[*it].size() <= 256 && served.Ok(*it, t));
+        it = ok ? down.erase(it) : std::next(it);
+      }
+      if (!down.empty()) st.safe = false;
+    }
   }
   return steps;
 }

@@ -22,8 +22,8 @@ struct PlanStep {
 // every step: accelerator counts and further caps hold (unless `from` itself broke
 // them); every model either dominates a convex combination of its `from` and `to`
 // replicas (the fractional assignment mixes linearly, so it serves what both serve)
-// or is shown by an explicit assignment (the fast solver's greedy over the fixed
-// replicas) to serve at least as much as the worse of `from` and `to`. Flips are used
+// or is shown by an explicit assignment over the fixed replicas (an LP; the greedy
+// for models with more than 64 variants) to serve all of its demand. Flips are used
 // where a replica changes role on the same hardware.
 std::vector<PlanStep> MakePlan(const Instance& in, const std::vector<int>& from,
                                const std::vector<int>& to);

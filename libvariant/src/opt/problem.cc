@@ -470,6 +470,13 @@ Status ParseState(const YAML::Node& s, State* st) {
     if (!kv.second.IsMap()) return ParseError(w + ": must be a mapping");
     VARIANT_RETURN_IF_ERROR(Opt(kv.second, "below_since_s", w, &m.below_since_s));
     VARIANT_RETURN_IF_ERROR(Opt(kv.second, "pending", w, &m.pending));
+    if (const YAML::Node t = kv.second["target"]) {
+      try {
+        m.target = t.as<std::map<std::string, int>>();
+      } catch (const YAML::Exception&) {
+        return ParseError(w + ".target: must map variant names to replica counts");
+      }
+    }
     if (const YAML::Node cs = kv.second["classes"]) {
       if (!cs.IsMap()) return ParseError(w + ".classes: must be a mapping");
       for (const auto& ckv : cs) {
@@ -481,6 +488,8 @@ Status ParseState(const YAML::Node& s, State* st) {
         VARIANT_RETURN_IF_ERROR(Opt(n, "level", cw, &c.level));
         VARIANT_RETURN_IF_ERROR(Opt(n, "trend", cw, &c.trend));
         VARIANT_RETURN_IF_ERROR(Opt(n, "last_rate", cw, &c.last_rate));
+        VARIANT_RETURN_IF_ERROR(Opt(n, "last_diff", cw, &c.last_diff));
+        if (!std::isfinite(c.last_diff)) c.last_diff = 0;
         try {
           if (n["held"]) c.held = n["held"].as<std::vector<double>>();
           if (n["held_buckets"]) {

@@ -103,6 +103,7 @@ struct Problem {
 struct ClassState {
   double level = NAN, trend = 0;  // Holt forecast of the rate
   double last_rate = NAN;         // last valid observation
+  double last_diff = 0;           // its change from the one before
   std::vector<double> held;       // held per-bucket rates the allocation is sized for
   std::vector<Bucket> held_buckets;
 };
@@ -110,6 +111,7 @@ struct ModelState {
   std::map<std::string, ClassState> classes;
   double below_since_s = NAN;  // demand below the band since then; NaN: not below
   bool pending = false;        // the change cap held back part of the last target
+  std::map<std::string, int> target;  // that target (variant -> replicas) while pending
 };
 struct State {
   double now_s = NAN;

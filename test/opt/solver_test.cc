@@ -1,0 +1,185 @@
+// Solver properties over random instances: exactness against the MILP and against
+// brute-force enumeration, lower-bound validity, caps, and strict priorities.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "gen.h"
+#include "opt/solver.h"
+#include "opt/synth.h"
+
+namespace variant::opt::test {
+namespace {
+
+double U01(std::mt19937_64& r) { return std::uniform_real_distribution<double>(0, 1)(r); }
+double Rel(double a, double b) { return std::abs(a - b) / std::max(1.0, std::abs(b)); }
+
+TEST(Solver, FastMatchesMilpWithinReportedGapOn200SmallInstances) {
+  std::mt19937_64 rng(42);
+  int exact = 0, finished = 0;
+  for (int t = 0; t < 200; ++t) {
+    GenSpec g;
+    g.models = 1 + static_cast<int>(rng() % 3);
+    g.variants = 2 + static_cast<int>(rng() % 3);
+    g.accels = 1 + static_cast<int>(rng() % 3);
+    g.slices = 1 + static_cast<int>(rng() % 2);
+    g.classes = 1 + static_cast<int>(rng() % 2);
+    g.disaggregated = t % 4 == 3;
+    g.tightness = 1.5;
+    Instance in = Generate(g, rng);
+    auto f = SolveFast(in);
+    auto m = SolveMilp(in);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    ASSERT_TRUE(CheckSolution(in, *f).ok()) << CheckSolution(in, *f).ToString();
+    ASSERT_TRUE(CheckSolution(in, *m).ok()) << CheckSolution(in, *m).ToString();
+    if (!m->proven_optimal) continue;
+    ++finished;
+    const bool lex = m->status.find("lexicographic") != std::string::npos;
+    // The fast answer is never better than the optimum (same objective)...
+    if (!lex) {
+      EXPECT_GE(f->objective, m->objective * (1 - 1e-6) - 1e-6) << "instance " << t;
+    }
+    // ...its lower bound is valid...
+    EXPECT_LE(f->lower_bound, m->objective * (1 + 1e-6) + 1e-6) << "instance " << t;
+    EXPECT_LE(m->lp_bound, m->objective * (1 + 1e-6) + 1e-6) << "instance " << t;
+    // ...and the optimum lies within the fast solver's reported gap.
+    EXPECT_LE(f->objective * (1 - f->gap), m->objective * (1 + 1e-6) + 1e-6) << "instance " << t;
+    if (Rel(f->objective, m->objective) < 1e-6) ++exact;
+  }
+  EXPECT_GE(finished, 190);
+  RecordProperty("fast_equal_to_milp", exact);
+  std::printf("fast == MILP optimum on %d of %d finished instances\n", exact, finished);
+}
+
+// Tiny instances: one slice per model, so given the replicas the best assignment is
+// "serve min(rate, Σ n·cap)"; enumerate every replica vector.
+TEST(Solver, MilpMatchesBruteForceOnTinyInstances) {
+  std::mt19937_64 rng(7);
+  for (int t = 0; t < 60; ++t) {
+    GenSpec g;
+    g.models = 1 + static_cast<int>(rng() % 2);
+    g.variants = 2 + static_cast<int>(rng() % 2);
+    g.accels = 1 + static_cast<int>(rng() % 2);
+    g.slices = 1;
+    g.classes = 1;
+    g.tightness = 0.5 + U01(rng);
+    Instance in = Generate(g, rng);
+    auto m = SolveMilp(in);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    ASSERT_TRUE(m->proven_optimal);
+    const int V = static_cast<int>(in.vars.size());
+    std::vector<int> hi(V);
+    for (int v = 0; v < V; ++v) {
+      double cap = 0;
+      for (const auto& q : in.pd[in.vars[v].model]) if (q.var == v) cap = q.cap;
+      hi[v] = static_cast<int>(std::ceil(in.dems[in.vars[v].model].rate / cap)) + 1;
+    }
+    std::vector<int> n(V, 0);
+    double best = INFINITY;
+    std::function<void(int)> rec = [&](int v) {
+      if (v == V) {
+        std::vector<double> used(in.accels.size(), 0);
+        for (int k = 0; k < V; ++k) used[in.vars[k].accel] += in.vars[k].tp * n[k];
+        for (size_t a = 0; a < used.size(); ++a)
+          if (in.accels[a].count >= 0 && used[a] > in.accels[a].count) return;
+        double obj = 0;
+        for (int k = 0; k < V; ++k) obj += in.Price(k) * n[k];
+        for (size_t i = 0; i < in.dems.size(); ++i) {
+          double capsum = 0;
+          for (const auto& q : in.pd[i]) capsum += q.cap * n[q.var];
+          obj += in.dems[i].penalty * std::max(0.0, in.dems[i].rate - capsum);
+        }
+        best = std::min(best, obj);
+        return;
+      }
+      for (n[v] = 0; n[v] <= hi[v]; ++n[v]) rec(v + 1);
+      n[v] = 0;
+    };
+    rec(0);
+    EXPECT_NEAR(m->objective, best, 1e-6 * std::max(1.0, best)) << "instance " << t;
+  }
+}
+
+TEST(Solver, CapsNeverExceededAndStrictPriorityUnderShortage) {
+  std::mt19937_64 rng(11);
+  int shortage = 0;
+  for (int t = 0; t < 80; ++t) {
+    GenSpec g;
+    g.models = 1 + static_cast<int>(rng() % 3);
+    g.variants = 2 + static_cast<int>(rng() % 3);
+    g.accels = 1 + static_cast<int>(rng() % 2);
+    g.slices = 2;
+    g.classes = 2;
+    g.max_tp = 1;  // any GPU can move between any two models' variants
+    g.tightness = 0.2 + 0.6 * U01(rng);
+    Instance in = Generate(g, rng);
+    for (int which = 0; which < 2; ++which) {
+      auto r = which == 0 ? SolveFast(in) : SolveMilp(in);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ASSERT_TRUE(CheckSolution(in, *r).ok()) << CheckSolution(in, *r).ToString();
+      // Strict priority: while slice i is short, no capacity that i could use goes to
+      // lower priorities. Lower-priority load is allowed only on the spare part of
+      // replicas that higher-priority load needs anyway, on variants that cannot
+      // serve i, and no whole replica on an accelerator i could use serves lower
+      // priorities only.
+      for (size_t i = 0; i < in.dems.size(); ++i) {
+        if (r->unserved[i] * in.dems[i].rate <= 1e-4) continue;
+        ++shortage;
+        const int P = in.dems[i].priority;
+        std::vector<bool> usable(in.accels.size(), false), serves_i(in.vars.size(), false);
+        for (const auto& q : in.pd[i]) {
+          usable[in.vars[q.var].accel] = true;
+          serves_i[q.var] = true;
+        }
+        std::vector<double> hi_load(in.vars.size(), 0), lo_load(in.vars.size(), 0);
+        for (size_t j = 0; j < in.dems.size(); ++j)
+          for (size_t k = 0; k < in.pd[j].size(); ++k) {
+            const double l = r->x_pd[j][k] * in.dems[j].rate / in.pd[j][k].cap;
+            (in.dems[j].priority >= P ? hi_load : lo_load)[in.pd[j][k].var] += l;
+          }
+        for (size_t v = 0; v < in.vars.size(); ++v) {
+          if (lo_load[v] <= 1e-6) continue;
+          const char* who = which ? "milp" : "fast";
+          EXPECT_FALSE(serves_i[v]) << who << " instance " << t << ": variant " << v
+                                    << " serves lower priority while slice " << i << " is short";
+          if (usable[in.vars[v].accel]) {
+            EXPECT_LE(r->n[v], std::ceil(hi_load[v] - 1e-6))
+                << who << " instance " << t << ": variant " << v
+                << " has replicas for lower priority only while slice " << i << " is short";
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(shortage, 20);  // the property was exercised
+}
+
+TEST(Solver, SyntheticClusterFastIsFeasibleWithValidBound) {
+  SynthSpec sp;
+  sp.models = 50;
+  sp.variants_per_model = 12;
+  sp.accelerator_types = 6;
+  Instance in = Synthesize(sp);
+  auto f = SolveFast(in);
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(CheckSolution(in, *f).ok()) << CheckSolution(in, *f).ToString();
+  EXPECT_LE(f->lower_bound, f->objective);
+  EXPECT_GE(f->gap, 0);
+}
+
+TEST(Solver, InfeasibleMinimumsAreReported) {
+  std::mt19937_64 rng(3);
+  GenSpec g;
+  Instance in = Generate(g, rng);
+  in.vars[0].min = 1000;
+  auto f = SolveFast(in);
+  EXPECT_EQ(f.status().code(), VARIANT_E_INFEASIBLE);
+  auto m = SolveMilp(in);
+  EXPECT_EQ(m.status().code(), VARIANT_E_INFEASIBLE);
+}
+
+}  // namespace
+}  // namespace variant::opt::test

@@ -1,0 +1,171 @@
+// Stability over repeated decisions: each decision's JSON is fed back as the next
+// current allocation (it carries the state), as the agent does.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "opt/decide.h"
+#include "opt/problem.h"
+
+namespace variant::opt::test {
+namespace {
+
+std::string Problem(double rate, double now, const std::string& extra_opts = "") {
+  std::string r = std::isnan(rate) ? "null" : std::to_string(rate);
+  return R"(schema_version: 1
+accelerators:
+  - {name: h100, cost_per_hour: 4.0, count: 64}
+  - {name: a100, cost_per_hour: 2.2, count: 64}
+classes:
+  - {name: chat, priority: 1, slo: {ttft_p95_ms: 500}}
+models:
+  - name: m
+    variants:
+      - {name: big, accelerator: h100, tp: 1, capacity_rps: 5}
+      - {name: small, accelerator: a100, tp: 1, capacity_rps: 2}
+demand:
+  - {model: m, class: chat, rate_rps: )" +
+         r + R"(, buckets: [{input: 500, output: 200}]}
+options: {now_s: )" +
+         std::to_string(now) + ", scale_down_window_s: 300, decision_interval_s: 30" +
+         extra_opts + "}\n";
+}
+
+struct Loop {
+  std::string current;  // previous decision JSON
+  nlohmann::json last;
+  Result<nlohmann::json> Step(double rate, double now, const std::string& extra = "") {
+    auto p = ParseProblem(Problem(rate, now, extra));
+    if (!p.ok()) return p.status();
+    auto c = ParseCurrent(current, *p);
+    if (!c.ok()) return c.status();
+    auto d = Decide(nullptr, *p, *c, "fast");
+    if (!d.ok()) return d.status();
+    current = d->dump();
+    last = *d;
+    return d;
+  }
+  int Total() const {
+    int n = 0;
+    for (const auto& a : last["allocation"]) n += a["replicas"].get<int>();
+    return n;
+  }
+  double Capacity() const {  // rps: big 5, small 2 per replica
+    double c = 0;
+    for (const auto& a : last["allocation"])
+      c += a["replicas"].get<int>() * (a["variant"] == "big" ? 5.0 : 2.0);
+    return c;
+  }
+  std::string Alloc() const { return last["allocation"].dump(); }
+};
+
+TEST(Stability, NoiseAroundSteadyDemandChangesNothingOver100Resolves) {
+  Loop l;
+  ASSERT_TRUE(l.Step(40, 0).ok());
+  const std::string first = l.Alloc();
+  std::mt19937_64 rng(1);
+  std::uniform_real_distribution<double> noise(-0.05, 0.05);
+  int changes = 0;
+  for (int k = 1; k <= 100; ++k) {
+    auto d = l.Step(40 * (1 + noise(rng)), 30.0 * k);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    if (l.Alloc() != first) ++changes;
+    EXPECT_TRUE((*d)["plan"].empty());
+  }
+  EXPECT_EQ(changes, 0);
+}
+
+TEST(Stability, RampUpAndDownHasNoReversalWithinTheWindow) {
+  Loop l;
+  std::vector<int> total;
+  std::vector<double> t;
+  double now = 0;
+  auto rate_at = [](int k) {
+    if (k < 20) return 10.0 + 4.0 * k;          // up
+    if (k < 40) return 10.0 + 4.0 * (39 - k);   // down
+    return 10.0;
+  };
+  for (int k = 0; k < 80; ++k, now += 30) {
+    ASSERT_TRUE(l.Step(rate_at(k), now).ok());
+    total.push_back(l.Total());
+    t.push_back(now);
+  }
+  // Every decrease comes at least a window after the last increase, and no increase
+  // follows a decrease within the window.
+  double last_up = -1e9, last_down = -1e9;
+  for (size_t k = 1; k < total.size(); ++k) {
+    if (total[k] > total[k - 1]) {
+      EXPECT_GE(t[k] - last_down, 300) << "increase at " << t[k] << " right after a decrease";
+      last_up = t[k];
+    } else if (total[k] < total[k - 1]) {
+      EXPECT_GE(t[k] - last_up, 300) << "decrease at " << t[k] << " right after an increase";
+      last_down = t[k];
+    }
+  }
+  // It did scale up with the ramp and back down afterwards.
+  EXPECT_GT(*std::max_element(total.begin(), total.end()), total.front());
+  EXPECT_LT(total.back(), *std::max_element(total.begin(), total.end()));
+}
+
+TEST(Stability, MissingOrNaNDemandNeverScalesDown) {
+  Loop l;
+  ASSERT_TRUE(l.Step(40, 0).ok());
+  const int before = l.Total();
+  for (int k = 1; k <= 30; ++k) {
+    ASSERT_TRUE(l.Step(NAN, 30.0 * k).ok());
+    EXPECT_EQ(l.Total(), before);
+  }
+}
+
+TEST(Stability, ZeroTrafficReachesTheMinimumAfterTheWindow) {
+  Loop l;
+  ASSERT_TRUE(l.Step(40, 0).ok());
+  ASSERT_GT(l.Total(), 0);
+  for (int k = 1; k <= 9; ++k) {
+    ASSERT_TRUE(l.Step(0, 30.0 * k).ok());
+    EXPECT_GT(l.Total(), 0) << "scaled down before the window at " << 30 * k;
+  }
+  for (int k = 10; k <= 14; ++k) ASSERT_TRUE(l.Step(0, 30.0 * k).ok());
+  EXPECT_EQ(l.Total(), 0);
+}
+
+TEST(Stability, ChangeCapLimitsEachDecisionAndKeepsDirection) {
+  Loop l;
+  const std::string cap = ", max_changes_per_decision: 2";
+  ASSERT_TRUE(l.Step(5, 0, cap).ok());
+  std::string prev_alloc = l.last["allocation"].dump();
+  double prev = l.Capacity();
+  for (int k = 1; k <= 30; ++k) {
+    ASSERT_TRUE(l.Step(100, 30.0 * k, cap).ok());
+    int changed = 0;
+    for (const auto& s : l.last["plan"]) changed += s["replicas"].get<int>();
+    EXPECT_LE(changed, 2);
+    EXPECT_GE(l.Capacity(), prev - 1e-9);  // capacity never reverses while ramping up
+    prev = l.Capacity();
+  }
+  EXPECT_GE(prev, 100.0);  // got there in the end (target: 100 rps + headroom)
+}
+
+TEST(Stability, StartingReplicasCountAsCapacity) {
+  auto p = ParseProblem(Problem(9, 0));
+  ASSERT_TRUE(p.ok());
+  auto c = ParseCurrent(
+      "allocation: [{model: m, variant: big, replicas: 3, starting: 3}]\n", *p);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto d = Decide(nullptr, *p, *c, "fast");
+  ASSERT_TRUE(d.ok());
+  // 9 rps × 1.1 headroom fits 3 × 5 rps: the starting replicas are kept, not doubled.
+  int big = 0;
+  for (const auto& a : (*d)["allocation"])
+    if (a["variant"] == "big") big = a["replicas"];
+  EXPECT_LE(big, 3);
+  int adds = 0;
+  for (const auto& s : (*d)["plan"])
+    if (s["action"] == "add") adds += s["replicas"].get<int>();
+  EXPECT_EQ(adds, 0);
+}
+
+}  // namespace
+}  // namespace variant::opt::test
