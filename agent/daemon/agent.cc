@@ -84,6 +84,7 @@ struct Agent::Model {
   double rate_model_level = 0, rate_variant_level = 0;
   int n_model_level = 0;
   double solved_rate = kNaN;
+  bool dirty = true;  // re-decide its plugin at the next (event-driven) decision
   std::vector<uint64_t> keys;
   std::unique_ptr<policy::PolicyInstance> policy;  // null: the optimizer
   bool has_plugin_decision = false;
@@ -229,9 +230,8 @@ int Agent::Run(const std::atomic<bool>* stop) {
       CheckStale();
       next_stale_check_ = now + cfg_.stale_after_s / 4;
     }
-    if ((pending_solve_ >= 0 && now >= pending_solve_) ||
-        (last_decide_ >= 0 && now >= last_decide_ + cfg_.max_staleness_s))
-      Decide();
+    const bool periodic = last_decide_ >= 0 && now >= last_decide_ + cfg_.max_staleness_s;
+    if (periodic || (pending_solve_ >= 0 && now >= pending_solve_)) Decide(periodic);
     if (state_due_ >= 0 && MonoNow() >= state_due_) {
       SaveState();
       state_due_ = -1;
@@ -432,7 +432,9 @@ void Agent::MarkDirty(Model* m) {
   bool moved = !Known(m->solved_rate) ||
                std::fabs(rate - m->solved_rate) >
                    std::max(cfg_.threshold * m->solved_rate, cfg_.min_delta_rps);
-  if (moved && pending_solve_ < 0) pending_solve_ = MonoNow() + cfg_.debounce_ms / 1000.0;
+  if (!moved) return;
+  m->dirty = true;
+  if (pending_solve_ < 0) pending_solve_ = MonoNow() + cfg_.debounce_ms / 1000.0;
 }
 
 bool Agent::IngestInventory(const bus::Inventory& inv, bus::DecodeError* err) {
@@ -447,7 +449,10 @@ bool Agent::IngestInventory(const bus::Inventory& inv, bus::DecodeError* err) {
   bool changed = false;
   for (const auto& r : inv.replicas) {
     auto& slot = inventory_[r.model + '\0' + r.variant];
-    if (slot != std::make_pair(r.ready, r.starting)) changed = true;
+    if (slot != std::make_pair(r.ready, r.starting)) {
+      changed = true;
+      models_[model_index_[r.model]].dirty = true;
+    }
     slot = {r.ready, r.starting};
   }
   have_inventory_ = true;
@@ -667,7 +672,7 @@ bool Agent::DecidePlugin(Model* m, std::string* err) {
   return true;
 }
 
-void Agent::Decide() {
+void Agent::Decide(bool full) {
   pending_solve_ = -1;
   const double t0 = MonoNow();
   last_decide_ = t0;
@@ -708,7 +713,14 @@ void Agent::Decide() {
   }
   // 2. Plugin policies.
   for (Model& m : models_) {
-    if (!m.policy) continue;
+    if (!m.policy) {
+      m.solved_rate = ModelRate(m);
+      m.dirty = false;
+      continue;
+    }
+    if (!full && !m.dirty) continue;
+    m.solved_rate = ModelRate(m);
+    m.dirty = false;
     std::string err;
     if (DecidePlugin(&m, &err)) {
       any_ok = true;
@@ -717,7 +729,6 @@ void Agent::Decide() {
       spdlog::error("{} (keeping its last decision)", err);
     }
   }
-  for (Model& m : models_) m.solved_rate = ModelRate(m);
   exporter_->ObserveSolve(MonoNow() - t0);
   if (!any_ok) return;
 
@@ -748,6 +759,8 @@ void Agent::Decide() {
                          {"role", RoleName(vc.role)}, {"replicas", r},
                          {"policy", m.policy->plugin().name()}});
       cost += r * vc.cost_per_hour;
+      const bool routed = Known(m.last.weight[i]) && m.last.weight[i] > 0;
+      if (r <= 0 && !routed) continue;  // guidance lists only variants in use
       json g = {{"variant", vc.name}};
       g["weight"] = Known(m.last.weight[i]) ? json(m.last.weight[i]) : json(nullptr);
       g["load_signal"] = Known(m.last.load_signal[i]) ? json(m.last.load_signal[i]) : json(nullptr);

@@ -59,7 +59,9 @@ class Agent {
   void CheckStale();
   void MarkDirty(Model* m);
   double ModelRate(const Model& m) const;
-  void Decide();
+  // full: every plugin model (the max-staleness timer); else only those whose
+  // demand or inventory moved. The optimizer always sees the whole problem.
+  void Decide(bool full);
   std::string DemandJson() const;
   std::string CurrentJson() const;
   bool DecidePlugin(Model* m, std::string* err);

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -44,6 +46,20 @@ json ToJson(const YAML::Node& n) {
     default:
       return nullptr;
   }
+}
+
+// Reads a YAML file; one whose first character is '{' is read as JSON directly (a
+// JSON document is YAML too, but yaml-cpp's node tree for a large generated config
+// costs ~100x its size in memory).
+json LoadDoc(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') return json::parse(text);
+  return ToJson(YAML::Load(text));
 }
 
 int RoleOf(const json& v) {
@@ -113,8 +129,7 @@ void ReadModels(const json& problem, Config* cfg) {
 
 bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
   try {
-    YAML::Node root = YAML::LoadFile(path);
-    json r = ToJson(root);
+    json r = LoadDoc(path);
     if (!r.is_object()) {
       *err = path + ": not a YAML mapping";
       return false;
@@ -156,7 +171,7 @@ bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
         auto slash = path.rfind('/');
         if (slash != std::string::npos) pf = path.substr(0, slash + 1) + pf;
       }
-      problem = ToJson(YAML::LoadFile(pf));
+      problem = LoadDoc(pf);
     } else if (r.contains("problem")) {
       problem = r["problem"];
     }

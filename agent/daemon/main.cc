@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
+#include <malloc.h>
 #include <zmq.hpp>
 
 #include "agent.h"
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     spdlog::critical("config: {}", err);
     return 1;
   }
+  malloc_trim(0);  // give back what parsing the config took
   if (cfg.mode == "node") {
     auto c = agent::MakeCollector(cfg, &err);
     if (!c) {
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
       spdlog::critical("{}", err);
       return 1;
     }
+    malloc_trim(0);
     rc = a.Run(&g_stop);
   }
   return rc;
