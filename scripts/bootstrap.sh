@@ -11,6 +11,7 @@ PACKAGES=(
   liblpsolve55-dev libsuitesparse-dev libspdlog-dev libgtest-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   python3 python3-zmq python3-msgpack python3-yaml
+  prometheus
   libcpp-httplib-dev libssl-dev openssl yamllint
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
   prometheus
