@@ -254,7 +254,36 @@ struct Fast {
         return pl[L[a].var] / L[a].cap < pl[L[b].var] / L[b].cap;
       });
     };
-    for (int i : order) {
+    // Order at these prices: priority first, then regret — what a slice loses (per
+    // hour) if its cheapest path is taken by others — so contested capacity goes where
+    // it saves most (a plain size order fills scarce accelerators first-come).
+    std::vector<double> regret(D, 0);
+    for (int i = 0; i < D; ++i) {
+      double b1 = INFINITY, b2 = INFINITY;
+      auto see = [&](double c) {
+        if (c < b1) {
+          b2 = b1;
+          b1 = c;
+        } else if (c < b2) {
+          b2 = c;
+        }
+      };
+      for (const auto& q : in.pd[i]) see(pl[q.var] / q.cap);
+      if (!in.p[i].empty() && !in.d[i].empty()) {
+        double bp = INFINITY, bd = INFINITY;
+        for (const auto& q : in.p[i]) bp = std::min(bp, pl[q.var] / q.cap);
+        for (const auto& q : in.d[i]) bd = std::min(bd, pl[q.var] / q.cap);
+        see(bp + bd);
+      }
+      if (!std::isfinite(b2)) b2 = in.dems[i].penalty;
+      regret[i] = std::isfinite(b1) ? (b2 - b1) * in.dems[i].rate : in.dems[i].rate;
+    }
+    std::vector<int> ord = order;
+    std::stable_sort(ord.begin(), ord.end(), [&](int a, int b) {
+      if (in.dems[a].priority != in.dems[b].priority) return in.dems[a].priority > in.dems[b].priority;
+      return regret[a] > regret[b];
+    });
+    for (int i : ord) {
       const double r = in.dems[i].rate;
       if (r <= 0) continue;
       double rem = r;
@@ -345,6 +374,138 @@ struct Fast {
     s.n = st.n;
     Evaluate(in, &s);
     return std::move(st.s);
+  }
+
+  // Per-model repacking of the final answer: a model whose slices all sit on
+  // aggregated variants may instead take (a) ceil(work) replicas of one variant, or
+  // (b) floor(work) (or one fewer) replicas of one variant carrying that share of every
+  // slice, plus the remainder on a second variant. Rounding waste of several partially
+  // used variants is what this removes. Applied when cheaper and within the caps.
+  void Repack(Solution* s) const {
+    std::vector<double> usedA(A, 0), usedC(C, 0);
+    for (int v = 0; v < V; ++v) {
+      const auto& x = in.vars[v];
+      usedA[x.accel] += x.tp * s->n[v];
+      for (int c = 0; c < C; ++c) usedC[c] += x.tp * in.caps[c].amount[x.accel] * s->n[v];
+    }
+    auto vcost = [&](int v, int n) {
+      return in.Price(v) * n + in.transition * in.Price(v) * std::abs(n - in.vars[v].cur);
+    };
+    auto fits = [&](int v, int n) {
+      const auto& x = in.vars[v];
+      if (x.max >= 0 && n > x.max) return false;
+      if (in.accels[x.accel].count >= 0 && usedA[x.accel] + x.tp * n > in.accels[x.accel].count + kEps)
+        return false;
+      for (int c = 0; c < C; ++c)
+        if (usedC[c] + x.tp * in.caps[c].amount[x.accel] * n > in.caps[c].total + kEps) return false;
+      return true;
+    };
+    auto take = [&](int v, int n, double sign) {
+      const auto& x = in.vars[v];
+      usedA[x.accel] += sign * x.tp * n;
+      for (int c = 0; c < C; ++c) usedC[c] += sign * x.tp * in.caps[c].amount[x.accel] * n;
+    };
+    for (int m = 0; m < in.n_models; ++m) {
+      const auto& vs = model_vars[m];
+      const auto& ds = model_dems[m];
+      bool ok = !ds.empty();
+      for (int v : vs) ok &= !in.vars[v].fixed && in.vars[v].min == 0;
+      for (int i : ds) {
+        ok &= s->unserved[i] == 0;
+        for (double x : s->x_p[i]) ok &= x == 0;
+      }
+      if (!ok) continue;
+      // cap[j][t]: capacity of vs[j] on ds[t] (0 if none), and its pair index.
+      const int nv = static_cast<int>(vs.size()), nd = static_cast<int>(ds.size());
+      std::vector<double> cap(nv * nd, 0);
+      std::vector<int> kix(nv * nd, -1);
+      std::vector<int> local(V, -1);
+      for (int j = 0; j < nv; ++j) local[vs[j]] = j;
+      for (int t = 0; t < nd; ++t)
+        for (size_t k = 0; k < in.pd[ds[t]].size(); ++k) {
+          const int j = local[in.pd[ds[t]][k].var];
+          cap[j * nd + t] = in.pd[ds[t]][k].cap;
+          kix[j * nd + t] = static_cast<int>(k);
+        }
+      std::vector<double> work(nv, INFINITY);
+      for (int j = 0; j < nv; ++j) {
+        if (in.vars[vs[j]].role != VARIANT_ROLE_PD) continue;
+        double w = 0;
+        for (int t = 0; t < nd && std::isfinite(w); ++t)
+          w = cap[j * nd + t] > 0 ? w + in.dems[ds[t]].rate / cap[j * nd + t] : INFINITY;
+        work[j] = w;
+      }
+      double cur = 0;
+      for (int v : vs) {
+        cur += vcost(v, s->n[v]);
+        take(v, s->n[v], -1);
+      }
+      double best = cur - 1e-9 * std::max(1.0, cur);
+      int bj = -1, bk = 0, bw = -1, bn = 0;
+      double bf = 1;
+      auto zero_cost = [&](int a, int b) {  // transition cost of dropping the others
+        double z = 0;
+        for (int j = 0; j < nv; ++j)
+          if (j != a && j != b) z += vcost(vs[j], 0);
+        return z;
+      };
+      for (int j = 0; j < nv; ++j) {
+        if (!std::isfinite(work[j])) continue;
+        const int n = static_cast<int>(std::ceil(work[j] - 1e-9));
+        const double c = vcost(vs[j], n) + zero_cost(j, -1);
+        if (c < best && fits(vs[j], n)) {
+          best = c;
+          bj = j;
+          bk = n;
+          bw = -1;
+          bf = 1;
+        }
+        for (int k = static_cast<int>(std::floor(work[j])); k >= 1 && k >= std::floor(work[j]) - 1; --k) {
+          if (k >= work[j] - 1e-9) continue;
+          const double f = k / work[j];
+          const double base = vcost(vs[j], k);
+          if (base >= best || !fits(vs[j], k)) continue;
+          for (int w = 0; w < nv; ++w) {
+            if (w == j || in.vars[vs[w]].role != VARIANT_ROLE_PD) continue;
+            double rw = 0;
+            for (int t = 0; t < nd && std::isfinite(rw); ++t)
+              rw = cap[w * nd + t] > 0 ? rw + (1 - f) * in.dems[ds[t]].rate / cap[w * nd + t] : INFINITY;
+            if (!std::isfinite(rw)) continue;
+            const int nw = static_cast<int>(std::ceil(rw - 1e-9));
+            const double c = base + vcost(vs[w], nw) + zero_cost(j, w);
+            if (c >= best) continue;
+            // Same accelerator: check both together.
+            take(vs[j], k, +1);
+            const bool fit = fits(vs[w], nw);
+            take(vs[j], k, -1);
+            if (!fit) continue;
+            best = c;
+            bj = j;
+            bk = k;
+            bw = w;
+            bn = nw;
+            bf = f;
+          }
+        }
+      }
+      if (bj < 0) {
+        for (int v : vs) take(v, s->n[v], +1);
+        continue;
+      }
+      for (int v : vs) s->n[v] = 0;
+      s->n[vs[bj]] = bk;
+      if (bw >= 0) s->n[vs[bw]] = bn;
+      for (int v : vs) take(v, s->n[v], +1);
+      for (int t = 0; t < nd; ++t) {
+        const int i = ds[t];
+        std::fill(s->x_pd[i].begin(), s->x_pd[i].end(), 0.0);
+        std::fill(s->x_p[i].begin(), s->x_p[i].end(), 0.0);
+        std::fill(s->x_d[i].begin(), s->x_d[i].end(), 0.0);
+        s->x_pd[i][kix[bj * nd + t]] = bf;
+        if (bw >= 0) s->x_pd[i][kix[bw * nd + t]] = 1 - bf;
+      }
+    }
+    Evaluate(in, s);
   }
 
   // Removes replicas whose load fits elsewhere (see the file comment).
@@ -479,7 +640,7 @@ Result<Solution> SolveFast(const Instance& in) {
   double theta = 1.0;
   int stall = 0;
   const int kIters = 60;
-  const double kBudgetMs = 120;
+  const double kBudgetMs = 90;
   for (int it = 0; capped && it < kIters; ++it) {
     if (best.objective - lb <= 1e-4 * std::max(1.0, best.objective)) break;
     double norm = 0;
@@ -516,6 +677,7 @@ Result<Solution> SolveFast(const Instance& in) {
     }
     if (last) break;
   }
+  f.Repack(&best);
   best.solver = "fast";
   best.status = "feasible";
   best.lower_bound = std::min(lb, best.objective);
