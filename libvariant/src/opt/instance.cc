@@ -32,8 +32,9 @@ Status Instance::Validate() const {
 }
 
 void Instance::SetPenalties() {
-  // Lowest level: 10× the most expensive cost per rps of any path, so serving is
-  // preferred to leaving demand unserved whenever capacity allows. Each higher
+  // Lowest level: 10× the most expensive cost per rps of any path (and at least 2× the
+  // dearest replica per rps of the smallest slice), so serving is preferred to leaving
+  // demand unserved whenever capacity allows. Each higher
   // level: R× the one below, with R above the largest ratio of per-accelerator
   // capacities between any two slices, so that one accelerator moved from a lower-
   // to a higher-priority slice always lowers the objective.
@@ -52,6 +53,13 @@ void Instance::SetPenalties() {
       }
   }
   if (worst <= 0) worst = 1;
+  // Integer replicas: leaving a small slice unserved must also cost more than the
+  // dearest replica that could carry it (slices under 1e-3 rps aside).
+  double max_price = 0, min_rate = INFINITY;
+  for (size_t v = 0; v < vars.size(); ++v) max_price = std::max(max_price, Price(static_cast<int>(v)));
+  for (const auto& dm : dems)
+    if (dm.rate >= 1e-3) min_rate = std::min(min_rate, dm.rate);
+  if (std::isfinite(min_rate)) worst = std::max(worst, 2 * max_price / min_rate);
   double ratio = cmax > 0 && std::isfinite(cmin) ? 2 * cmax / cmin : 10;
   ratio = std::clamp(ratio, 10.0, 1e4);
   std::set<int> levels;
