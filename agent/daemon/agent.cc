@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <msgpack.hpp>
 #include <sstream>
 
 namespace agent {
@@ -89,6 +91,10 @@ struct Agent::Model {
   std::unique_ptr<policy::PolicyInstance> policy;  // null: the optimizer
   bool has_plugin_decision = false;
   policy::PolicyDecision last;
+  // Its share of the published decision and guidance, as encoded msgpack.
+  std::string alloc_mp, guid_mp;
+  uint32_t alloc_n = 0;
+  double cost = 0;
 };
 
 Agent::Agent(Config cfg, std::unique_ptr<VariantApi> api, zmq::context_t* zctx)
@@ -492,13 +498,16 @@ void Agent::SendCached(const Cached& c) {
 }
 
 void Agent::Publish(std::string_view topic, const json& body) {
+  std::vector<uint8_t> mp = json::to_msgpack(body);
+  PublishRaw(topic, std::string(mp.begin(), mp.end()));
+}
+
+void Agent::PublishRaw(std::string_view topic, std::string body) {
   bus::Header h;
   h.source = cfg_.source;
   h.sequence = ++seq_;
   h.timestamp = WallNow();
-  Cached c{std::string(topic), bus::EncodeHeader(h), ""};
-  std::vector<uint8_t> mp = json::to_msgpack(body);
-  c.body.assign(mp.begin(), mp.end());
+  Cached c{std::string(topic), bus::EncodeHeader(h), std::move(body)};
   SendCached(c);
   if (topic != bus::kTopicHeartbeat) cache_[c.topic] = std::move(c);
 }
@@ -676,7 +685,7 @@ void Agent::Decide(bool full) {
   pending_solve_ = -1;
   const double t0 = MonoNow();
   last_decide_ = t0;
-  bool any_ok = false;
+  bool any_ok = false, optimizer_changed = false;
   // 1. The optimizer, for every model without a plugin policy.
   if (any_optimizer_) {
     std::string problem = cfg_.problem_json;
@@ -697,6 +706,7 @@ void Agent::Decide(bool full) {
     }
     if (rc == VARIANT_OK) {
       optimizer_ = std::move(parsed);
+      optimizer_changed = true;
       optimizer_status_ = {{"status", "ok"}};
       exporter_->SolverOk();
       any_ok = true;
@@ -723,6 +733,7 @@ void Agent::Decide(bool full) {
     m.dirty = false;
     std::string err;
     if (DecidePlugin(&m, &err)) {
+      RebuildPluginFragments(&m);
       any_ok = true;
     } else {
       exporter_->SolverError("POLICY_PLUGIN");
@@ -732,65 +743,216 @@ void Agent::Decide(bool full) {
   exporter_->ObserveSolve(MonoNow() - t0);
   if (!any_ok) return;
 
-  // 3. Merge and publish.
-  json alloc = json::array(), plan = json::array(), unserved = json::array();
-  json guidance_models = json::array();
-  double cost = 0;
-  if (optimizer_.is_object()) {
-    if (optimizer_.contains("allocation"))
-      for (auto a : optimizer_["allocation"]) {
-        a["policy"] = "optimizer";
-        alloc.push_back(std::move(a));
-      }
-    if (optimizer_.contains("cost_per_hour") && optimizer_["cost_per_hour"].is_number())
-      cost += optimizer_["cost_per_hour"].get<double>();
-    if (optimizer_.contains("unserved")) unserved = optimizer_["unserved"];
-    if (optimizer_.contains("plan")) plan = optimizer_["plan"];
-  }
+  // 3. Merge and publish. Each model's share of the decision and guidance is kept
+  // as encoded msgpack and re-encoded only when that model was re-decided, so a
+  // decision over 1,000 models where one moved costs little more than one model.
+  const double t1 = MonoNow();
+  if (optimizer_changed) RebuildOptimizerFragments();
+  double cost = optimizer_cost_;
+  size_t n_alloc = optimizer_alloc_n_, n_guid = 0;
   for (const Model& m : models_) {
-    if (!m.policy || !m.has_plugin_decision) continue;
-    json gv = json::array();
-    for (size_t i = 0; i < m.cfg->variants.size(); ++i) {
-      const VariantConfig& vc = m.cfg->variants[i];
-      int r = m.last.desired_replicas[i];
-      if (r > 0)
-        alloc.push_back({{"model", m.cfg->name}, {"variant", vc.name},
-                         {"accelerator", vc.accelerator}, {"tp", vc.tp},
-                         {"role", RoleName(vc.role)}, {"replicas", r},
-                         {"policy", m.policy->plugin().name()}});
-      cost += r * vc.cost_per_hour;
-      const bool routed = Known(m.last.weight[i]) && m.last.weight[i] > 0;
-      if (r <= 0 && !routed) continue;  // guidance lists only variants in use
-      json g = {{"variant", vc.name}};
-      g["weight"] = Known(m.last.weight[i]) ? json(m.last.weight[i]) : json(nullptr);
-      g["load_signal"] = Known(m.last.load_signal[i]) ? json(m.last.load_signal[i]) : json(nullptr);
-      gv.push_back(std::move(g));
-    }
-    guidance_models.push_back({{"model", m.cfg->name}, {"variants", gv}});
+    cost += m.cost;
+    n_alloc += m.alloc_n;
+    n_guid += m.guid_mp.empty() ? 0 : 1;
   }
   ++decision_id_;
   const double now = WallNow();
-  json decision = {{"decision_id", decision_id_}, {"time", now},
-                   {"cost_per_hour", cost},        {"allocation", alloc},
-                   {"unserved", unserved},         {"optimizer", optimizer_status_}};
-  if (optimizer_.is_object())
-    for (const char* k : {"lower_bound", "gap", "solve_ms"})
-      if (optimizer_.contains(k)) decision[k] = optimizer_[k];
-  json stale = json::array();
-  for (const Source& s : sources_)
-    if (s.stale) stale.push_back(s.name);
-  decision["stale_sources"] = stale;
-  json plan_body = {{"decision_id", decision_id_}, {"steps", plan}};
-  json guidance = {{"decision_id", decision_id_}, {"models", guidance_models}};
-  if (optimizer_.is_object() && optimizer_.contains("guidance"))
-    guidance["optimizer"] = optimizer_["guidance"];
-  Publish(bus::kTopicDecision, decision);
-  Publish(bus::kTopicPlan, plan_body);
-  Publish(bus::kTopicGuidance, guidance);
-  UpdateExporter(decision, guidance);
+  auto raw = [](msgpack::sbuffer* b, const std::string& bytes) {
+    b->write(bytes.data(), bytes.size());
+  };
+  auto raw_json = [&](msgpack::sbuffer* b, const json& j) {
+    std::vector<uint8_t> v = json::to_msgpack(j);
+    b->write(reinterpret_cast<const char*>(v.data()), v.size());
+  };
+  msgpack::sbuffer db(4096);
+  {
+    msgpack::packer<msgpack::sbuffer> pk(db);
+    std::vector<const char*> extra;
+    if (optimizer_.is_object())
+      for (const char* k : {"lower_bound", "gap", "solve_ms"})
+        if (optimizer_.contains(k)) extra.push_back(k);
+    pk.pack_map(static_cast<uint32_t>(7 + extra.size()));
+    pk.pack("decision_id");
+    pk.pack(decision_id_);
+    pk.pack("time");
+    pk.pack(now);
+    pk.pack("cost_per_hour");
+    pk.pack(cost);
+    pk.pack("allocation");
+    pk.pack_array(static_cast<uint32_t>(n_alloc));
+    raw(&db, optimizer_alloc_mp_);
+    for (const Model& m : models_) raw(&db, m.alloc_mp);
+    pk.pack("unserved");
+    if (optimizer_.is_object() && optimizer_.contains("unserved"))
+      raw_json(&db, optimizer_["unserved"]);
+    else
+      pk.pack_array(0);
+    pk.pack("optimizer");
+    raw_json(&db, optimizer_status_);
+    for (const char* k : extra) {
+      pk.pack(k);
+      raw_json(&db, optimizer_[k]);
+    }
+    pk.pack("stale_sources");
+    uint32_t n_stale = 0;
+    for (const Source& src : sources_) n_stale += src.stale ? 1 : 0;
+    pk.pack_array(n_stale);
+    for (const Source& src : sources_)
+      if (src.stale) pk.pack(src.name);
+  }
+  msgpack::sbuffer pb(256);
+  {
+    msgpack::packer<msgpack::sbuffer> pk(pb);
+    pk.pack_map(2);
+    pk.pack("decision_id");
+    pk.pack(decision_id_);
+    pk.pack("steps");
+    if (optimizer_.is_object() && optimizer_.contains("plan"))
+      raw_json(&pb, optimizer_["plan"]);
+    else
+      pk.pack_array(0);
+  }
+  msgpack::sbuffer gb(4096);
+  {
+    msgpack::packer<msgpack::sbuffer> pk(gb);
+    const bool og = optimizer_.is_object() && optimizer_.contains("guidance");
+    pk.pack_map(og ? 3 : 2);
+    pk.pack("decision_id");
+    pk.pack(decision_id_);
+    pk.pack("models");
+    pk.pack_array(static_cast<uint32_t>(n_guid));
+    for (const Model& m : models_) raw(&gb, m.guid_mp);
+    if (og) {
+      pk.pack("optimizer");
+      raw_json(&gb, optimizer_["guidance"]);
+    }
+  }
+  const double t2 = MonoNow();
+  PublishRaw(bus::kTopicDecision, std::string(db.data(), db.size()));
+  PublishRaw(bus::kTopicPlan, std::string(pb.data(), pb.size()));
+  PublishRaw(bus::kTopicGuidance, std::string(gb.data(), gb.size()));
+  const double t3 = MonoNow();
+  exporter_->SetCost(cost);
+  spdlog::debug("decision {}: decide {:.3f} ms, assemble {:.3f} ms, publish {:.3f} ms",
+                decision_id_, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3);
   // The state file is written shortly after, off the event-to-decision path; a burst
   // of decisions is written once.
   if (state_due_ < 0) state_due_ = MonoNow() + kStateDelayS;
+}
+
+void Agent::RebuildPluginFragments(Model* m) {
+  const ModelConfig& mc = *m->cfg;
+  msgpack::sbuffer ab(256), gb(256);
+  msgpack::packer<msgpack::sbuffer> apk(ab), gpk(gb);
+  const std::string& pname = m->policy->plugin().name();
+  uint32_t n_alloc = 0, n_guid = 0;
+  double cost = 0;
+  std::vector<Exporter::Replicas> reps;
+  std::vector<Exporter::Load> loads;
+  for (size_t i = 0; i < mc.variants.size(); ++i) {
+    const VariantConfig& vc = mc.variants[i];
+    const int r = m->last.desired_replicas[i];
+    cost += r * vc.cost_per_hour;
+    if (r > 0) {
+      ++n_alloc;
+      apk.pack_map(7);
+      apk.pack("model");
+      apk.pack(mc.name);
+      apk.pack("variant");
+      apk.pack(vc.name);
+      apk.pack("accelerator");
+      apk.pack(vc.accelerator);
+      apk.pack("tp");
+      apk.pack(vc.tp);
+      apk.pack("role");
+      apk.pack(RoleName(vc.role));
+      apk.pack("replicas");
+      apk.pack(r);
+      apk.pack("policy");
+      apk.pack(pname);
+      reps.push_back({mc.name, vc.name, RoleName(vc.role), static_cast<double>(r)});
+    }
+    const double w = m->last.weight[i], ls = m->last.load_signal[i];
+    if (r <= 0 && !(Known(w) && w > 0)) continue;  // guidance lists only variants in use
+    ++n_guid;
+    if (Known(ls)) loads.push_back({mc.name, vc.name, ls});
+  }
+  gpk.pack_map(2);
+  gpk.pack("model");
+  gpk.pack(mc.name);
+  gpk.pack("variants");
+  gpk.pack_array(n_guid);
+  for (size_t i = 0; i < mc.variants.size(); ++i) {
+    const int r = m->last.desired_replicas[i];
+    const double w = m->last.weight[i], ls = m->last.load_signal[i];
+    if (r <= 0 && !(Known(w) && w > 0)) continue;
+    gpk.pack_map(3);
+    gpk.pack("variant");
+    gpk.pack(mc.variants[i].name);
+    gpk.pack("weight");
+    if (Known(w)) gpk.pack(w); else gpk.pack_nil();
+    gpk.pack("load_signal");
+    if (Known(ls)) gpk.pack(ls); else gpk.pack_nil();
+  }
+  m->alloc_mp.assign(ab.data(), ab.size());
+  m->alloc_n = n_alloc;
+  m->guid_mp.assign(gb.data(), gb.size());
+  m->cost = cost;
+  exporter_->SetModelDesired(mc.name, reps);
+  exporter_->SetModelLoad(mc.name, loads);
+}
+
+void Agent::RebuildOptimizerFragments() {
+  optimizer_alloc_mp_.clear();
+  optimizer_alloc_n_ = 0;
+  optimizer_cost_ = 0;
+  if (!optimizer_.is_object()) return;
+  std::map<std::string, std::vector<Exporter::Replicas>> reps;
+  if (optimizer_.contains("allocation") && optimizer_["allocation"].is_array())
+    for (auto a : optimizer_["allocation"]) {
+      if (!a.is_object()) continue;
+      a["policy"] = "optimizer";
+      std::vector<uint8_t> v = json::to_msgpack(a);
+      optimizer_alloc_mp_.append(reinterpret_cast<const char*>(v.data()), v.size());
+      ++optimizer_alloc_n_;
+      auto str = [&](const char* k) {
+        return a.contains(k) && a[k].is_string() ? a[k].get<std::string>() : std::string();
+      };
+      std::string role = str("role").empty() ? "pd" : str("role");
+      double r = a.contains("replicas") && a["replicas"].is_number() ? a["replicas"].get<double>() : 0;
+      reps[str("model")].push_back({str("model"), str("variant"), role, r});
+    }
+  if (optimizer_.contains("cost_per_hour") && optimizer_["cost_per_hour"].is_number())
+    optimizer_cost_ = optimizer_["cost_per_hour"].get<double>();
+  // Exporter: replace the optimizer models' series (models that left the allocation
+  // drop to no series).
+  for (const Model& m : models_)
+    if (!m.policy) {
+      auto it = reps.find(m.cfg->name);
+      exporter_->SetModelDesired(m.cfg->name, it == reps.end() ? std::vector<Exporter::Replicas>{}
+                                                                : it->second);
+    }
+  std::vector<Exporter::Load> loads;
+  if (optimizer_.contains("guidance")) FindLoads(optimizer_["guidance"], "", &loads);
+  std::map<std::string, std::vector<Exporter::Load>> by_model;
+  for (auto& l : loads) by_model[l.model].push_back(l);
+  for (const Model& m : models_)
+    if (!m.policy) {
+      auto it = by_model.find(m.cfg->name);
+      exporter_->SetModelLoad(m.cfg->name,
+                              it == by_model.end() ? std::vector<Exporter::Load>{} : it->second);
+    }
+  std::vector<Exporter::Unserved> un;
+  const json unserved = optimizer_.value("unserved", json::array());
+  if (unserved.is_array())
+    for (const auto& u : unserved)
+      if (u.is_object() && u.contains("rate_rps") && u["rate_rps"].is_number()) {
+        auto str = [&](const char* k) {
+          return u.contains(k) && u[k].is_string() ? u[k].get<std::string>() : std::string();
+        };
+        un.push_back({str("model"), str("class"), u["rate_rps"].get<double>()});
+      }
+  exporter_->SetUnserved(un);
 }
 
 void Agent::UpdateExporter(const json& d, const json& gj) {
@@ -832,7 +994,10 @@ void Agent::SaveState() const {
   st["published"] = cached;
   json plugins = json::object();
   for (const Model& m : models_)
-    if (m.has_plugin_decision) plugins[m.cfg->name] = m.last.desired_replicas;
+    if (m.has_plugin_decision)  // NaN is written as null
+      plugins[m.cfg->name] = {{"replicas", m.last.desired_replicas},
+                              {"weight", m.last.weight},
+                              {"load_signal", m.last.load_signal}};
   st["plugin_decisions"] = plugins;
   json entries = json::array();
   for (const auto& [k, e] : entries_) {
@@ -924,16 +1089,30 @@ void Agent::RestoreState() {
     have_inventory_ = true;
   }
   const json plugin_decisions = st.value("plugin_decisions", json::object());
-  for (const auto& [name, reps] : plugin_decisions.items()) {
+  for (const auto& [name, pd] : plugin_decisions.items()) {
     auto it = model_index_.find(name);
-    if (it == model_index_.end() || !models_[it->second].policy) continue;
+    if (it == model_index_.end() || !models_[it->second].policy || !pd.is_object()) continue;
     Model& m = models_[it->second];
-    if (!reps.is_array() || reps.size() != m.cfg->variants.size()) continue;
-    m.last.desired_replicas = reps.get<std::vector<int>>();
-    m.last.load_signal.assign(reps.size(), kNaN);
-    m.last.weight.assign(reps.size(), kNaN);
+    const size_t n = m.cfg->variants.size();
+    const json reps = pd.value("replicas", json());
+    if (!reps.is_array() || reps.size() != n) continue;
+    auto doubles = [&](const char* k) {
+      std::vector<double> v(n, kNaN);
+      const json a = pd.value(k, json());
+      if (a.is_array() && a.size() == n)
+        for (size_t i = 0; i < n; ++i)
+          if (a[i].is_number()) v[i] = a[i].get<double>();
+      return v;
+    };
+    m.last.desired_replicas.assign(n, 0);
+    for (size_t i = 0; i < n; ++i)
+      if (reps[i].is_number_integer()) m.last.desired_replicas[i] = std::max(0, reps[i].get<int>());
+    m.last.weight = doubles("weight");
+    m.last.load_signal = doubles("load_signal");
     m.has_plugin_decision = true;
+    RebuildPluginFragments(&m);
   }
+  RebuildOptimizerFragments();
   for (Model& m : models_) m.solved_rate = m.keys.empty() ? kNaN : ModelRate(m);
   pending_solve_ = -1;
   // Republish what was last published, so late joiners get it at once.

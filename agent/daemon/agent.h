@@ -66,6 +66,9 @@ class Agent {
   std::string CurrentJson() const;
   bool DecidePlugin(Model* m, std::string* err);
   void Publish(std::string_view topic, const nlohmann::json& body);
+  void PublishRaw(std::string_view topic, std::string body);
+  void RebuildPluginFragments(Model* m);
+  void RebuildOptimizerFragments();
   void SendCached(const Cached& c);
   void Heartbeat();
   void SaveState() const;
@@ -93,6 +96,9 @@ class Agent {
   // Last good outputs.
   nlohmann::json optimizer_;         // last good variant_solve decision (or null)
   nlohmann::json optimizer_status_;  // {"status": ..., "error": ...}
+  std::string optimizer_alloc_mp_;   // its allocation entries, encoded
+  uint32_t optimizer_alloc_n_ = 0;
+  double optimizer_cost_ = 0;
   uint64_t decision_id_ = 0;
   std::unordered_map<std::string, Cached> cache_;  // last value per published topic
 

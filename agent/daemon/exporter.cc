@@ -94,42 +94,69 @@ std::vector<int> Exporter::ports() const {
   return exposer_ ? exposer_->GetListeningPorts() : std::vector<int>{};
 }
 
-void Exporter::SetDesired(const std::vector<Replicas>& r) {
-  std::map<std::tuple<std::string, std::string, std::string>, prometheus::Gauge*> next;
+void Exporter::SetModelDesired(const std::string& model, const std::vector<Replicas>& r) {
+  auto& cur = desired_[model];
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> next;
   for (const auto& e : r) {
-    auto key = std::make_tuple(e.model, e.variant, e.role);
-    auto it = desired_.find(key);
+    auto key = std::make_pair(e.variant, e.role);
+    auto it = cur.find(key);
     prometheus::Gauge* g;
-    if (it != desired_.end()) {
+    if (it != cur.end()) {
       g = it->second;
-      desired_.erase(it);
+      cur.erase(it);
     } else {
-      g = &desired_fam_->Add({{"model", e.model}, {"variant", e.variant}, {"role", e.role}});
+      g = &desired_fam_->Add({{"model", model}, {"variant", e.variant}, {"role", e.role}});
     }
     g->Set(e.replicas);
     next[key] = g;
   }
-  for (auto& [k, g] : desired_) desired_fam_->Remove(g);
-  desired_ = std::move(next);
+  for (auto& [k, g] : cur) desired_fam_->Remove(g);
+  if (next.empty())
+    desired_.erase(model);
+  else
+    cur = std::move(next);
+}
+
+void Exporter::SetDesired(const std::vector<Replicas>& r) {
+  std::map<std::string, std::vector<Replicas>> by_model;
+  for (const auto& e : r) by_model[e.model].push_back(e);
+  std::vector<std::string> gone;
+  for (const auto& [m, _] : desired_)
+    if (!by_model.count(m)) gone.push_back(m);
+  for (const auto& m : gone) SetModelDesired(m, {});
+  for (const auto& [m, v] : by_model) SetModelDesired(m, v);
+}
+
+void Exporter::SetModelLoad(const std::string& model, const std::vector<Load>& l) {
+  auto& cur = load_[model];
+  std::map<std::string, prometheus::Gauge*> next;
+  for (const auto& e : l) {
+    auto it = cur.find(e.variant);
+    prometheus::Gauge* g;
+    if (it != cur.end()) {
+      g = it->second;
+      cur.erase(it);
+    } else {
+      g = &load_fam_->Add({{"model", model}, {"variant", e.variant}});
+    }
+    g->Set(e.value);
+    next[e.variant] = g;
+  }
+  for (auto& [k, g] : cur) load_fam_->Remove(g);
+  if (next.empty())
+    load_.erase(model);
+  else
+    cur = std::move(next);
 }
 
 void Exporter::SetLoad(const std::vector<Load>& l) {
-  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> next;
-  for (const auto& e : l) {
-    auto key = std::make_pair(e.model, e.variant);
-    auto it = load_.find(key);
-    prometheus::Gauge* g;
-    if (it != load_.end()) {
-      g = it->second;
-      load_.erase(it);
-    } else {
-      g = &load_fam_->Add({{"model", e.model}, {"variant", e.variant}});
-    }
-    g->Set(e.value);
-    next[key] = g;
-  }
-  for (auto& [k, g] : load_) load_fam_->Remove(g);
-  load_ = std::move(next);
+  std::map<std::string, std::vector<Load>> by_model;
+  for (const auto& e : l) by_model[e.model].push_back(e);
+  std::vector<std::string> gone;
+  for (const auto& [m, _] : load_)
+    if (!by_model.count(m)) gone.push_back(m);
+  for (const auto& m : gone) SetModelLoad(m, {});
+  for (const auto& [m, v] : by_model) SetModelLoad(m, v);
 }
 
 void Exporter::SetUnserved(const std::vector<Unserved>& u) {

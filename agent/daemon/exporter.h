@@ -32,11 +32,14 @@ class Exporter {
   };
   // Replaces the desired-replicas series with exactly these.
   void SetDesired(const std::vector<Replicas>& r);
+  // Replaces one model's series only (entries' model must equal `model`).
+  void SetModelDesired(const std::string& model, const std::vector<Replicas>& r);
   struct Load {
     std::string model, variant;
     double value;
   };
   void SetLoad(const std::vector<Load>& l);
+  void SetModelLoad(const std::string& model, const std::vector<Load>& l);
   struct Unserved {
     std::string model, service_class;
     double rps;
@@ -70,8 +73,10 @@ class Exporter {
   prometheus::Gauge* stale_;
   prometheus::Counter* gaps_;
   prometheus::Histogram* solve_;
-  std::map<std::tuple<std::string, std::string, std::string>, prometheus::Gauge*> desired_;
-  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> load_;
+  // model -> (variant, role) -> series
+  std::map<std::string, std::map<std::pair<std::string, std::string>, prometheus::Gauge*>> desired_;
+  // model -> variant -> series
+  std::map<std::string, std::map<std::string, prometheus::Gauge*>> load_;
   std::map<std::pair<std::string, std::string>, prometheus::Gauge*> unserved_;
   std::map<std::string, prometheus::Counter*> in_, out_, rej_, err_;
   std::atomic<double> last_event_{0};
