@@ -54,7 +54,7 @@ struct Fast {
 
   // Lagrangian bound at (lam, mu); fills usage (accelerators, caps) of the LP minimizer.
   double Bound(const std::vector<double>& lam, const std::vector<double>& mu,
-               std::vector<double>* gA, std::vector<double>* gC) const {
+               std::vector<double>* gA, std::vector<double>* gC, bool strong = false) const {
     const double w = in.transition;
     std::vector<double> pl(V), p1(V), p2(V);
     for (int v = 0; v < V; ++v) {
@@ -144,6 +144,9 @@ struct Fast {
       if (any_rate && !any_fixed_cap && std::isfinite(min1)) {
         lb1 = std::max(lb1, std::min(min1, allU));
         lb2 = std::max(lb2, std::min(min2, allU));
+        bool mins = false;
+        for (int v : model_vars[m]) mins |= in.vars[v].min > 0;
+        if (strong && !mins) lb1 = std::max(lb1, Knapsack(m, p1));
       }
       total += fixedc + (use2 ? std::max(lb1, lb2 + const2) : lb1);
     }
@@ -161,6 +164,64 @@ struct Fast {
       for (int c = 0; c < C; ++c) (*gC)[c] -= in.caps[c].total;
     }
     return total;
+  }
+
+  // Integer bound for one model at prices p (docs/decision.md, "Fast solver"):
+  // aggregate its slices into work units (w_i = 1 / best capacity of slice i; a
+  // replica of v covers at most a_v = max_i cap_iv·w_i units), so any feasible answer
+  // covers W = Σ r_i w_i units. Disaggregated pools and unserved demand enter as
+  // continuous items (a relaxation). With e the item of least cost per unit and ρ2 the
+  // next best ratio, an integer cover costs at least
+  //   min( p_e·(q+1),  p_e·q + (W − q·a_e)·ρ2 ),  q = floor(W / a_e).
+  double Knapsack(int m, const std::vector<double>& p) const {
+    const auto& ds = model_dems[m];
+    std::vector<double> w(ds.size(), 0);
+    double W = 0, pen_w = INFINITY;
+    for (size_t t = 0; t < ds.size(); ++t) {
+      const int i = ds[t];
+      double best = 0, bp = 0, bd = 0;
+      for (const auto& q : in.pd[i]) best = std::max(best, q.cap);
+      for (const auto& q : in.p[i]) bp = std::max(bp, q.cap);
+      for (const auto& q : in.d[i]) bd = std::max(bd, q.cap);
+      if (bp > 0 && bd > 0) best = std::max(best, 1.0 / (1.0 / bp + 1.0 / bd));
+      if (best <= 0 || in.dems[i].rate <= 0) continue;
+      w[t] = 1.0 / best;
+      W += in.dems[i].rate * w[t];
+      pen_w = std::min(pen_w, in.dems[i].penalty / w[t]);
+    }
+    if (W <= 0) return 0;
+    // Per-variant coverage per replica, by role.
+    std::vector<double> a(V, 0);
+    for (size_t t = 0; t < ds.size(); ++t) {
+      const int i = ds[t];
+      if (w[t] <= 0) continue;
+      for (const auto* L : {&in.pd[i], &in.p[i], &in.d[i]})
+        for (const auto& q : *L) a[q.var] = std::max(a[q.var], q.cap * w[t]);
+    }
+    double rp = INFINITY, rd = INFINITY;
+    int e = -1;
+    double re = INFINITY, r2 = pen_w;
+    for (int v : model_vars[m]) {
+      if (a[v] <= 0) continue;
+      const double r = p[v] / a[v];
+      const int role = in.vars[v].role;
+      if (role == VARIANT_ROLE_P) {
+        rp = std::min(rp, r);
+      } else if (role == VARIANT_ROLE_D) {
+        rd = std::min(rd, r);
+      } else if (r < re) {
+        r2 = std::min(r2, re);
+        re = r;
+        e = v;
+      } else {
+        r2 = std::min(r2, r);
+      }
+    }
+    const double rdis = rp + rd;  // a unit on the disaggregated path needs both pools
+    if (e < 0 || rdis <= re || pen_w <= re) return std::min({re, rdis, pen_w}) * W;
+    r2 = std::min(r2, rdis);
+    const double q = std::floor(W / a[e] + 1e-12);
+    return std::min(p[e] * (q + 1), p[e] * q + std::max(0.0, W - q * a[e]) * r2);
   }
 
   // ---- primal ----
@@ -634,6 +695,7 @@ Result<Solution> SolveFast(const Instance& in) {
   if (!first.ok()) return first.status();
   Solution best = std::move(first.value());
   double lb = f.Bound(lam, mu, &gA, &gC);
+  std::vector<double> best_lam = lam, best_mu = mu;
   bool capped = false;
   for (int a = 0; a < A; ++a) capped |= in.accels[a].count >= 0;
   capped |= C > 0;
@@ -662,6 +724,8 @@ Result<Solution> SolveFast(const Instance& in) {
     const double b = f.Bound(lam, mu, &gA, &gC);
     if (b > lb + 1e-9 * std::abs(lb)) {
       lb = b;
+      best_lam = lam;
+      best_mu = mu;
       stall = 0;
     } else if (++stall >= 4) {
       theta *= 0.5;
@@ -677,6 +741,8 @@ Result<Solution> SolveFast(const Instance& in) {
     }
     if (last) break;
   }
+  // The integer-strengthened bound at the best multipliers (valid for any λ >= 0).
+  lb = std::max(lb, f.Bound(best_lam, best_mu, nullptr, nullptr, true));
   f.Repack(&best);
   best.solver = "fast";
   best.status = "feasible";
