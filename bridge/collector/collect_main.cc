@@ -1,15 +1,18 @@
-// variant-collect: scrapes vLLM pods and either prints what it derives (--once) or
-// publishes the bus's metrics messages to the agent (--bus), one per model and
-// variant, every --interval seconds.
+// variant-collect: scrapes vLLM pods (or asks a Prometheus server that scrapes them)
+// and either prints what it derives (--once) or publishes the bus's metrics messages
+// to the agent (--bus), one per model and variant, every --interval seconds.
 //
 //   variant-collect --target http://10.0.0.5:8000/metrics=h100-tp1 [--target ...] --once
 //   variant-collect --targets-file targets.json --bus tcp://agent:5555 --source node-a
+//   variant-collect --prometheus http://prometheus:9090 --bus tcp://agent:5555
 //
 // targets.json: [{"url": "...", "variant": "...", "pod": "...", "class": "..."}].
 // Exit codes: 0 ok, 1 no target answered (--once), 2 usage.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <memory>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -21,6 +24,7 @@
 #include "bus/protocol.h"
 #include "variant/collector/derive.h"
 #include "variant/collector/exposition.h"
+#include "variant/collector/prometheus_source.h"
 #include "variant/collector/scrape.h"
 #include "variant/collector/vllm_source.h"
 
@@ -55,7 +59,29 @@ int main(int argc, char** argv) {
   app.add_option("--window", window, "seconds between the two scrapes (--once)")
       ->capture_default_str();
   app.add_option("--timeout", timeout, "read timeout per scrape, seconds")->capture_default_str();
+  std::string prometheus, prom_window = "1m", prom_matchers, variant_label = "variant";
+  app.add_option("--prometheus", prometheus, "read from this Prometheus server instead of pods");
+  app.add_option("--prom-window", prom_window, "rate() range for --prometheus")
+      ->capture_default_str();
+  app.add_option("--prom-matchers", prom_matchers, "extra label matchers, e.g. namespace=\"llm\"");
+  app.add_option("--variant-label", variant_label, "label naming the variant (--prometheus)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  std::unique_ptr<PrometheusSource> prom;
+  if (!prometheus.empty()) {
+    PrometheusOptions po;
+    std::string err;
+    if (!ParseEndpoint(prometheus, &po.server, &err)) {
+      std::cerr << "variant-collect: --prometheus: " << err << "\n";
+      return 2;
+    }
+    po.window = prom_window;
+    po.matchers = prom_matchers;
+    po.variant_label = variant_label;
+    po.timeout_s = timeout;
+    prom = std::make_unique<PrometheusSource>(po);
+  }
 
   std::vector<Target> targets;
   for (const std::string& t : target_args) {
@@ -80,12 +106,39 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (targets.empty() || (!once && bus.empty())) {
-    std::cerr << "variant-collect: give targets, and --once or --bus\n";
+  if ((targets.empty() == !prom) || (!once && bus.empty())) {
+    std::cerr << "variant-collect: give targets or --prometheus, and --once or --bus\n";
     return 2;
   }
   ScrapeOptions opt;
   opt.read_timeout_s = timeout;
+
+  if (prom && once) {
+    std::vector<bus::Metrics> out;
+    std::string err;
+    if (!prom->Collect(&out, &err)) {
+      std::cerr << "variant-collect: " << err << "\n";
+      return 1;
+    }
+    for (const bus::Metrics& m : out) {
+      nlohmann::json j = {{"model", m.model}, {"variant", m.variant}};
+      auto put = [&](const char* k, double v) {
+        if (!std::isnan(v)) j[k] = v;
+      };
+      put("arrival_rate_rps", m.arrival_rate_rps);
+      put("input_mean", m.input_mean);
+      put("output_mean", m.output_mean);
+      put("running", m.running);
+      put("waiting", m.waiting);
+      put("kv_usage", m.kv_usage);
+      put("ttft_mean_ms", m.ttft_mean_ms);
+      put("itl_mean_ms", m.itl_mean_ms);
+      put("prefix_hit_ratio", m.prefix_hit_ratio);
+      if (m.replicas_ready >= 0) j["replicas_ready"] = m.replicas_ready;
+      std::cout << j.dump() << "\n";
+    }
+    return 0;
+  }
 
   if (once) {
     // Two scrapes of each target, printed as one observation per model and pod.
@@ -144,8 +197,12 @@ int main(int argc, char** argv) {
   while (!g_stop) {
     std::vector<bus::Metrics> out;
     std::string err;
-    if (!src.Collect(Mono(), &out, &err)) std::cerr << "variant-collect: " << err << "\n";
-    for (const std::string& e : src.errors()) std::cerr << "variant-collect: " << e << "\n";
+    if (prom) {
+      if (!prom->Collect(&out, &err)) std::cerr << "variant-collect: " << err << "\n";
+    } else {
+      if (!src.Collect(Mono(), &out, &err)) std::cerr << "variant-collect: " << err << "\n";
+      for (const std::string& e : src.errors()) std::cerr << "variant-collect: " << e << "\n";
+    }
     for (const bus::Metrics& m : out) send(bus::kTopicMetrics, bus::EncodeMetrics(m));
     // Something every interval: the agent tells a quiet collector from a dead one.
     if (out.empty()) send(bus::kTopicHeartbeat, bus::EncodeHeartbeat(Mono() - start));
