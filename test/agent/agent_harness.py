@@ -70,14 +70,18 @@ class Agent:
         self.proc.wait(10)
 
     def stop(self):
+        """Stops with SIGTERM; returns the exit code (0 = clean, including no
+        sanitizer report at exit)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
+        return self.proc.returncode if self.proc else 0
 
     def alive(self):
         return self.proc.poll() is None

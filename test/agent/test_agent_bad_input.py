@@ -23,9 +23,11 @@ class BadInputTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.agent.stop()
+        rc = cls.agent.stop()
+        log = cls.agent.log_text()
         cls.ctx.destroy(linger=0)
         cls.tmp.cleanup()
+        assert rc == 0, "the agent did not exit cleanly (%s):\n%s" % (rc, log[-4000:])
 
     def check_rejected(self, reason, frames_fn, source, header_ok=True):
         """Sends the bad message twice from `source` (resending until the first is

@@ -21,10 +21,14 @@ class AgentBusTest(unittest.TestCase):
         self.agents = []
 
     def tearDown(self):
+        bad = []
         for a in self.agents:
-            a.stop()
+            rc = a.stop()
+            if rc != 0:
+                bad.append((rc, a.log_text()[-4000:]))
         self.ctx.destroy(linger=0)
         self.tmp.cleanup()
+        self.assertEqual(bad, [], "an agent did not exit cleanly")
 
     def start(self, cfg, log_level="info"):
         a = H.Agent(cfg, self.dir, log_level).start()
@@ -112,7 +116,7 @@ class AgentBusTest(unittest.TestCase):
         time.sleep(0.2)  # the state file is written right after publishing
         a.kill9()
         self.agents.remove(a)
-        a.log.close()
+        a.log.close()  # SIGKILL: no clean exit expected
         b = self.start(cfg)
         # Restored at once, before any new input.
         late = H.Subscriber(self.ctx, cfg, topics=("decision",))
@@ -209,7 +213,8 @@ class OptimizerPathTest(unittest.TestCase):
                 self.assertTrue(a.alive())
                 ctx.destroy(linger=0)
             finally:
-                a.stop()
+                rc = a.stop()
+            self.assertEqual(rc, 0, "the agent did not exit cleanly")
 
 
 def _up(cfg):

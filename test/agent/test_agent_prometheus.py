@@ -80,8 +80,9 @@ class PrometheusScrapeTest(unittest.TestCase):
                     prom.kill()
                     prom.wait()
                 prom_log.close()
-                agent.stop()
+                rc = agent.stop()
                 ctx.destroy(linger=0)
+            self.assertEqual(rc, 0, "the agent did not exit cleanly")
 
 
 if __name__ == "__main__":
