@@ -2,6 +2,7 @@
 // (variant_solve); `bench-solver` builds synthetic instances with libvariant's
 // internal generator and times both solvers on them.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -70,10 +71,12 @@ int RunSolve(const SolveOpts& o) {
     }
     f << pretty << "\n";
     // A short human summary on stdout.
+    auto num = [&](const char* k) {
+      return j.contains(k) && j[k].is_number() ? j[k].get<double>() : NAN;
+    };
     std::printf("solver %s: cost_per_hour %.2f lower_bound %.2f gap %.4f solve_ms %.1f, %zu plan steps, %zu unserved\n",
-                j.value("solver", "").c_str(), j.value("cost_per_hour", 0.0),
-                j.value("lower_bound", 0.0), j.value("gap", 0.0), j.value("solve_ms", 0.0),
-                j["plan"].size(), j["unserved"].size());
+                j.value("solver", "").c_str(), num("cost_per_hour"), num("lower_bound"),
+                num("gap"), num("solve_ms"), j["plan"].size(), j["unserved"].size());
   } else {
     std::printf("%s\n", pretty.c_str());
   }

@@ -571,6 +571,11 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
         const int role = in.vars[v].role;
         (role == VARIANT_ROLE_PD ? pd : role == VARIANT_ROLE_P ? pp : dd).push_back({v, *c});
       }
+      if (pd.empty() && (pp.empty() || dd.empty()))
+        warnings.push_back("model " + d.model + " class " + d.cls + " bucket " +
+                           std::to_string(static_cast<int>(h.buckets[b].input)) + "x" +
+                           std::to_string(static_cast<int>(h.buckets[b].output)) +
+                           ": no variant meets the class SLOs; reported unserved");
       in.dems.push_back(dm);
       in.pd.push_back(pd);
       in.p.push_back(pp);

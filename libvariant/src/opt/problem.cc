@@ -147,6 +147,7 @@ Status ParseBuckets(const YAML::Node& n, const std::string& where, DemandSpec* d
       k.weight = 1;
       VARIANT_RETURN_IF_ERROR(Num(b[i], "input", w, &k.input, true, 1));
       VARIANT_RETURN_IF_ERROR(Num(b[i], "output", w, &k.output, true, 1));
+      if (k.input > 1e7 || k.output > 1e7) return InvalidArgument(w + ": lengths must be <= 1e7");
       VARIANT_RETURN_IF_ERROR(Num(b[i], "weight", w, &k.weight, false, 0));
       d->buckets.push_back(k);
     }
@@ -276,6 +277,7 @@ Result<Problem> ParseProblem(const std::string& doc) {
     w = "accelerator '" + a.name + "'";
     if (p.AccelIndex(a.name) >= 0) return InvalidArgument(w + ": listed twice");
     VARIANT_RETURN_IF_ERROR(Num(acc[i], "cost_per_hour", w, &a.cost_per_hour, false, 0));
+    if (a.cost_per_hour > 1e6) return InvalidArgument(w + ": cost_per_hour must be <= 1e6");
     VARIANT_RETURN_IF_ERROR(Int(acc[i], "count", w, &a.count, false, 0));
     for (const auto& kv : acc[i]) {
       const std::string k = kv.first.as<std::string>();
@@ -365,6 +367,8 @@ Result<Problem> ParseProblem(const std::string& doc) {
       if (vs[j]["max_replicas"] && v.max_replicas < v.min_replicas)
         return InvalidArgument(vw + ": max_replicas < min_replicas");
       VARIANT_RETURN_IF_ERROR(Num(vs[j], "capacity_rps", vw, &v.capacity_rps, false, 0, true));
+      if (std::isfinite(v.capacity_rps) && (v.capacity_rps < 1e-6 || v.capacity_rps > 1e7))
+        return InvalidArgument(vw + ": capacity_rps must be in [1e-6, 1e7]");
       VARIANT_RETURN_IF_ERROR(Num(vs[j], "kv_link_gbps", vw, &v.kv_link_gbps, false, 0, true));
       VARIANT_RETURN_IF_ERROR(Num(vs[j], "gpu_memory_util", vw, &v.gpu_memory_util, false, 0, true));
       if (v.gpu_memory_util > 1) return InvalidArgument(vw + ": gpu_memory_util must be <= 1");
@@ -413,8 +417,8 @@ Result<Problem> ParseProblem(const std::string& doc) {
         } catch (const YAML::Exception&) {
           return Wrong(w, "rate_rps", "must be a number or null ('" + s + "')");
         }
-        if (std::isinf(d.rate_rps) || d.rate_rps < 0)
-          return InvalidArgument(w + ": rate_rps must be finite and >= 0, got " + s);
+        if (std::isinf(d.rate_rps) || d.rate_rps < 0 || d.rate_rps > 1e7)
+          return InvalidArgument(w + ": rate_rps must be in [0, 1e7], got " + s);
       }
     }
     bool stale = false;
