@@ -76,7 +76,9 @@ struct AgentProcess {
       FILE* f = freopen(log.c_str(), "w", stdout);
       (void)f;
       dup2(fileno(stdout), 2);
-      execl(VARIANT_AGENT, VARIANT_AGENT, "--config", config.c_str(), "--log-level", "debug",
+      // VARIANT_AGENT in the environment overrides the binary of this build.
+      const char* bin = std::getenv("VARIANT_AGENT") ? std::getenv("VARIANT_AGENT") : VARIANT_AGENT;
+      execl(bin, bin, "--config", config.c_str(), "--log-level", "debug",
             static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -191,14 +193,31 @@ TEST(E2ELoop, CollectorAgentActuatorPatchesFollowThePlan) {
   pod_b.Serve(Fixture("vllm_v1_t110.txt"));
   ASSERT_TRUE(source.Collect(110, &ms, &err)) << err;
   ASSERT_FALSE(ms.empty());
-  // Publish until the actuator has executed a plan with steps (bounded: ~30 s).
-  bool done = false;
-  for (int i = 0; i < 300 && !done; ++i) {
-    publish(ms);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    drain();
-    std::lock_guard<std::mutex> l(mu);
-    for (const auto& r : reports) done = done || !r.steps.empty();
+  // Publish until the actuator has executed `want` plans with steps (bounded: ~30 s).
+  auto run_until = [&](size_t want) {
+    for (int i = 0; i < 300; ++i) {
+      publish(ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      drain();
+      std::lock_guard<std::mutex> l(mu);
+      size_t with_steps = 0;
+      for (const auto& r : reports) with_steps += r.steps.empty() ? 0 : 1;
+      if (with_steps >= want) return true;
+    }
+    return false;
+  };
+  bool done = run_until(1);
+  if (done) {
+    // A hundredfold rise in traffic: 2,000 more completions in the next 10 s.
+    std::string t120 = Fixture("vllm_v1_t110.txt");
+    const std::string from = "finished_reason=\"stop\",model_name=\"llama-3-8b\"} 30.0";
+    size_t at = t120.find(from);
+    ASSERT_NE(at, std::string::npos);
+    t120.replace(at, from.size(), "finished_reason=\"stop\",model_name=\"llama-3-8b\"} 2030.0");
+    pod_a.Serve(t120);
+    pod_b.Serve(t120);
+    ASSERT_TRUE(source.Collect(120, &ms, &err)) << err;
+    done = run_until(2);
   }
   follower.Stop();
   drain();
