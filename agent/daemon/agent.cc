@@ -46,15 +46,18 @@ uint64_t Key(int src, int model, int variant, int cls) {
 
 const char* RoleName(int r) { return r == 1 ? "p" : r == 2 ? "d" : "pd"; }
 
-// Finds {variant, load_signal} objects anywhere in the optimizer's guidance, so the
+// Finds {variant, load} (or load_signal) objects anywhere in the optimizer's guidance, so the
 // exporter does not depend on the exact nesting of docs/decision.md.
 void FindLoads(const json& j, const std::string& model, std::vector<Exporter::Load>* out) {
   if (j.is_object()) {
     std::string m = j.contains("model") && j["model"].is_string() ? j["model"].get<std::string>()
                                                                    : model;
-    if (j.contains("variant") && j["variant"].is_string() && j.contains("load_signal") &&
-        j["load_signal"].is_number())
-      out->push_back({m, j["variant"].get<std::string>(), j["load_signal"].get<double>()});
+    for (const char* key : {"load", "load_signal"})
+      if (j.contains("variant") && j["variant"].is_string() && j.contains(key) &&
+          j[key].is_number()) {
+        out->push_back({m, j["variant"].get<std::string>(), j[key].get<double>()});
+        break;
+      }
     for (const auto& [k, v] : j.items()) FindLoads(v, m, out);
   } else if (j.is_array()) {
     for (const auto& v : j) FindLoads(v, model, out);
@@ -560,14 +563,14 @@ std::string Agent::DemandJson() const {
     for (size_t c = 0; c < acc.size(); ++c) {
       const Acc& a = acc[c];
       if (a.n_m == 0 && a.rate_v == 0 && a.w == 0) continue;
+      // docs/problem.md demand entry; one bucket at the rate-weighted mean lengths.
       json d = {{"model", m.cfg->name}, {"rate_rps", a.n_m > 0 ? a.rate_m : a.rate_v}};
-      if (!classes_.empty() && !classes_[c].empty()) d["class"] = classes_[c];
-      if (a.w > 0) {
-        d["input_tokens"] = a.in / a.w;
-        d["output_tokens"] = a.out / a.w;
-      }
-      if (a.pw > 0) d["prefix_hit_ratio"] = a.prefix / a.pw;
-      if (a.stale) d["stale"] = true;
+      d["class"] = !classes_.empty() && !classes_[c].empty() ? classes_[c] : cfg_.default_class;
+      d["buckets"] = json::array({{{"input", a.w > 0 ? a.in / a.w : cfg_.default_input_tokens},
+                                   {"output", a.w > 0 ? a.out / a.w : cfg_.default_output_tokens},
+                                   {"weight", 1.0}}});
+      if (a.pw > 0) d["prefix_hit_ratio"] = std::min(a.prefix / a.pw, 0.99);
+      if (a.stale) d["stale"] = true;  // held: never a reason to scale down
       demand.push_back(std::move(d));
     }
   }
@@ -586,11 +589,15 @@ std::string Agent::CurrentJson() const {
                        {"replicas", v.first + v.second}, {"starting", v.second}});
     }
   } else if (optimizer_.is_object() && optimizer_.contains("allocation")) {
-    alloc = optimizer_["allocation"];
+    // The previous decision is a valid current document (docs/problem.md), and carries
+    // the optimizer's stability memory.
+    return optimizer_.dump();
   } else {
     return "";
   }
-  return json{{"allocation", alloc}}.dump();
+  json cur = {{"allocation", alloc}};
+  if (optimizer_.is_object() && optimizer_.contains("state")) cur["state"] = optimizer_["state"];
+  return cur.dump();
 }
 
 bool Agent::DecidePlugin(Model* m, std::string* err) {
@@ -692,7 +699,10 @@ void Agent::Decide(bool full) {
     if (problem.size() >= 2 && problem.back() == '}') {
       problem.pop_back();
       if (problem.size() > 1) problem += ',';
-      problem += "\"demand\":" + DemandJson() + "}";
+      json options = json::parse(cfg_.problem_options, nullptr, false);
+      if (!options.is_object()) options = json::object();
+      options["now_s"] = WallNow();
+      problem += "\"demand\":" + DemandJson() + ",\"options\":" + options.dump() + "}";
     }
     std::string out, err;
     int rc = api_->Solve(problem, CurrentJson(), cfg_.solver, &out, &err);

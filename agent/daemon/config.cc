@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 
 namespace agent {
@@ -78,9 +79,12 @@ T Get(const json& o, const char* k, T def) {
   return it->get<T>();
 }
 
+// As docs/problem.md: "<accel>-tp<tp>-<role>-b<max_batch>".
 std::string DefaultVariantName(const VariantConfig& v) {
   static const char* roles[] = {"pd", "p", "d"};
-  return v.accelerator + "-tp" + std::to_string(v.tp) + "-" + roles[v.role >= 0 && v.role < 3 ? v.role : 0];
+  return v.accelerator + "-tp" + std::to_string(v.tp) + "-" +
+         roles[v.role >= 0 && v.role < 3 ? v.role : 0] + "-b" +
+         std::to_string(v.max_batch > 0 ? v.max_batch : 256);
 }
 
 VariantConfig ReadVariant(const json& v) {
@@ -99,13 +103,26 @@ VariantConfig ReadVariant(const json& v) {
 // under each model or in a top-level `variants:` list with a `model:` field).
 void ReadModels(const json& problem, Config* cfg) {
   std::map<std::string, size_t> idx;
+  std::map<std::string, double> accel_cost;  // per accelerator, when the problem says
+  if (problem.contains("accelerators") && problem["accelerators"].is_array())
+    for (const auto& a : problem["accelerators"])
+      if (a.is_object() && a.contains("name") && a.contains("cost_per_hour") &&
+          a["cost_per_hour"].is_number())
+        accel_cost[a["name"].get<std::string>()] = a["cost_per_hour"].get<double>();
+  auto fill_cost = [&](VariantConfig* v) {
+    auto it = accel_cost.find(v->accelerator);
+    if (v->cost_per_hour == 0 && it != accel_cost.end()) v->cost_per_hour = v->tp * it->second;
+  };
   if (problem.contains("models") && problem["models"].is_array()) {
     for (const auto& m : problem["models"]) {
       ModelConfig mc;
       mc.name = m.is_string() ? m.get<std::string>() : Get<std::string>(m, "name", "");
       if (mc.name.empty()) throw std::runtime_error("problem.models: an entry has no 'name'");
       if (m.is_object() && m.contains("variants") && m["variants"].is_array())
-        for (const auto& v : m["variants"]) mc.variants.push_back(ReadVariant(v));
+        for (const auto& v : m["variants"]) {
+          mc.variants.push_back(ReadVariant(v));
+          fill_cost(&mc.variants.back());
+        }
       idx[mc.name] = cfg->models.size();
       cfg->models.push_back(std::move(mc));
     }
@@ -121,6 +138,7 @@ void ReadModels(const json& problem, Config* cfg) {
         cfg->models.push_back(std::move(mc));
       }
       cfg->models[it->second].variants.push_back(ReadVariant(v));
+      fill_cost(&cfg->models[it->second].variants.back());
     }
   }
 }
@@ -182,7 +200,6 @@ bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
       }
       problem.erase("demand");
       ReadModels(problem, cfg);
-      cfg->problem_json = problem.dump();
     }
     if (r.contains("policies")) {
       for (const auto& [model, p] : r["policies"].items()) {
@@ -207,6 +224,39 @@ bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
           m.policy = d;
           m.policy_params = params.dump();
         }
+    }
+    if (problem.is_object()) {
+      // The optimizer's share of the problem: without the plugin-decided models, and
+      // with `options` kept aside (the agent adds now_s at each solve).
+      std::set<std::string> plugin_models;
+      for (const auto& m : cfg->models)
+        if (m.policy != "optimizer" && !m.policy.empty()) plugin_models.insert(m.name);
+      auto drop = [&](json* list, const char* key) {
+        if (!list->is_array()) return;
+        json kept = json::array();
+        for (auto& e : *list) {
+          std::string name = e.is_string() ? e.get<std::string>() : Get<std::string>(e, key, "");
+          if (!plugin_models.count(name)) kept.push_back(std::move(e));
+        }
+        *list = std::move(kept);
+      };
+      if (problem.contains("models")) drop(&problem["models"], "name");
+      if (problem.contains("variants")) drop(&problem["variants"], "model");
+      if (problem.contains("options")) {
+        cfg->problem_options = problem["options"].dump();
+        problem.erase("options");
+      }
+      if (problem.contains("classes") && problem["classes"].is_array() &&
+          !problem["classes"].empty() && problem["classes"][0].is_object())
+        cfg->default_class = Get<std::string>(problem["classes"][0], "name", "");
+      cfg->problem_json = problem.dump();
+    }
+    if (r.contains("solve")) {
+      const json& s = r["solve"];
+      cfg->default_class = Get<std::string>(s, "default_class", cfg->default_class);
+      cfg->default_input_tokens = Get<double>(s, "default_input_tokens", cfg->default_input_tokens);
+      cfg->default_output_tokens =
+          Get<double>(s, "default_output_tokens", cfg->default_output_tokens);
     }
     if (r.contains("node")) {
       const json& n = r["node"];

@@ -47,6 +47,9 @@ struct Config {
   // The problem document (same format as `variantctl solve --problem`) as JSON text,
   // without its `demand` (the agent fills that from the bus).
   std::string problem_json;
+  std::string problem_options = "{}";  // the problem's `options` (JSON object)
+  std::string default_class;   // for metrics without `class` (default: the first class)
+  double default_input_tokens = 512, default_output_tokens = 128;  // when not measured
   std::vector<ModelConfig> models;
   // node mode
   std::string node_cluster = "tcp://127.0.0.1:5555";

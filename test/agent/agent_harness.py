@@ -38,13 +38,16 @@ def base_config(tmpdir, policy="hpa", params=None, models=("llama-3-8b", "mistra
         "metrics_listen": "127.0.0.1:%d" % free_port(),
         "state_file": os.path.join(tmpdir, "state.json"),
         "solve": {"threshold": 0.05, "debounce_ms": 5, "max_staleness_s": 0.5},
-        "problem": {
+        "problem": {  # docs/problem.md; the agent fills `demand`
+            "schema_version": 1,
             "accelerators": [{"name": "h100", "cost_per_hour": 4.0, "count": 64}],
+            "classes": [{"name": "chat", "slo": {"ttft_p95_ms": 2000, "itl_p95_ms": 80}}],
             "models": [
                 {"name": m, "variants": [
                     {"name": "h100-tp1", "accelerator": "h100", "tp": 1, "max_batch": 64,
-                     "cost_per_hour": 4.0}]}
+                     "capacity_rps": 5.0}]}
                 for m in models],
+            "options": {"stability": False},
         },
         "policies": {m: {"policy": policy, "params": params} for m in models},
     }
