@@ -437,11 +437,13 @@ struct Fast {
     return std::move(st.s);
   }
 
-  // Per-model repacking of the final answer: a model whose slices all sit on
-  // aggregated variants may instead take (a) ceil(work) replicas of one variant, or
-  // (b) floor(work) (or one fewer) replicas of one variant carrying that share of every
-  // slice, plus the remainder on a second variant. Rounding waste of several partially
-  // used variants is what this removes. Applied when cheaper and within the caps.
+  // Per-model repacking of the final answer. A fully served model may instead take:
+  // (a) ceil(work) replicas of one aggregated variant; (b) floor(work) (or one fewer)
+  // replicas of one aggregated variant carrying that share of every slice, plus the
+  // remainder on a second aggregated variant, or (c) on a prefill + decode pair; (d)
+  // everything disaggregated on one prefill and one decode variant. Rounding waste of
+  // several partially used variants is what this removes. Applied when cheaper and
+  // within the caps.
   void Repack(Solution* s) const {
     std::vector<double> usedA(A, 0), usedC(C, 0);
     for (int v = 0; v < V; ++v) {
@@ -452,118 +454,167 @@ struct Fast {
     auto vcost = [&](int v, int n) {
       return in.Price(v) * n + in.transition * in.Price(v) * std::abs(n - in.vars[v].cur);
     };
-    auto fits = [&](int v, int n) {
-      const auto& x = in.vars[v];
-      if (x.max >= 0 && n > x.max) return false;
-      if (in.accels[x.accel].count >= 0 && usedA[x.accel] + x.tp * n > in.accels[x.accel].count + kEps)
-        return false;
-      for (int c = 0; c < C; ++c)
-        if (usedC[c] + x.tp * in.caps[c].amount[x.accel] * n > in.caps[c].total + kEps) return false;
-      return true;
-    };
     auto take = [&](int v, int n, double sign) {
       const auto& x = in.vars[v];
       usedA[x.accel] += sign * x.tp * n;
       for (int c = 0; c < C; ++c) usedC[c] += sign * x.tp * in.caps[c].amount[x.accel] * n;
+    };
+    auto fits_all = [&](const std::vector<std::pair<int, int>>& add) {
+      bool ok = true;
+      size_t done = 0;
+      for (; done < add.size() && ok; ++done) {
+        const auto [v, n] = add[done];
+        const auto& x = in.vars[v];
+        take(v, n, +1);
+        if (x.max >= 0 && n > x.max) ok = false;
+        if (in.accels[x.accel].count >= 0 && usedA[x.accel] > in.accels[x.accel].count + kEps) ok = false;
+        for (int c = 0; c < C; ++c)
+          if (usedC[c] > in.caps[c].total + kEps) ok = false;
+      }
+      for (size_t k = 0; k < done; ++k) take(add[k].first, add[k].second, -1);
+      return ok;
+    };
+    struct Cand {
+      double cost = INFINITY;
+      int j = -1, k = 0, w = -1, nw = 0, jp = -1, np = 0, jd = -1, nd = 0;
+      double f = 0;  // share on j
     };
     for (int m = 0; m < in.n_models; ++m) {
       const auto& vs = model_vars[m];
       const auto& ds = model_dems[m];
       bool ok = !ds.empty();
       for (int v : vs) ok &= !in.vars[v].fixed && in.vars[v].min == 0;
-      for (int i : ds) {
-        ok &= s->unserved[i] == 0;
-        for (double x : s->x_p[i]) ok &= x == 0;
-      }
+      for (int i : ds) ok &= s->unserved[i] == 0;
       if (!ok) continue;
-      // cap[j][t]: capacity of vs[j] on ds[t] (0 if none), and its pair index.
       const int nv = static_cast<int>(vs.size()), nd = static_cast<int>(ds.size());
+      // cap[j][t] and pair index of vs[j] on ds[t] in its role's list.
       std::vector<double> cap(nv * nd, 0);
       std::vector<int> kix(nv * nd, -1);
       std::vector<int> local(V, -1);
       for (int j = 0; j < nv; ++j) local[vs[j]] = j;
       for (int t = 0; t < nd; ++t)
-        for (size_t k = 0; k < in.pd[ds[t]].size(); ++k) {
-          const int j = local[in.pd[ds[t]][k].var];
-          cap[j * nd + t] = in.pd[ds[t]][k].cap;
-          kix[j * nd + t] = static_cast<int>(k);
-        }
+        for (const auto* L : {&in.pd[ds[t]], &in.p[ds[t]], &in.d[ds[t]]})
+          for (size_t k = 0; k < L->size(); ++k) {
+            const int j = local[(*L)[k].var];
+            cap[j * nd + t] = (*L)[k].cap;
+            kix[j * nd + t] = static_cast<int>(k);
+          }
       std::vector<double> work(nv, INFINITY);
+      std::vector<int> pdv, pv, dv;
       for (int j = 0; j < nv; ++j) {
-        if (in.vars[vs[j]].role != VARIANT_ROLE_PD) continue;
         double w = 0;
         for (int t = 0; t < nd && std::isfinite(w); ++t)
           w = cap[j * nd + t] > 0 ? w + in.dems[ds[t]].rate / cap[j * nd + t] : INFINITY;
         work[j] = w;
+        if (!std::isfinite(w)) continue;
+        const int role = in.vars[vs[j]].role;
+        (role == VARIANT_ROLE_PD ? pdv : role == VARIANT_ROLE_P ? pv : dv).push_back(j);
       }
       double cur = 0;
       for (int v : vs) {
         cur += vcost(v, s->n[v]);
         take(v, s->n[v], -1);
       }
-      double best = cur - 1e-9 * std::max(1.0, cur);
-      int bj = -1, bk = 0, bw = -1, bn = 0;
-      double bf = 1;
-      auto zero_cost = [&](int a, int b) {  // transition cost of dropping the others
-        double z = 0;
-        for (int j = 0; j < nv; ++j)
-          if (j != a && j != b) z += vcost(vs[j], 0);
-        return z;
+      double zero_all = 0;
+      for (int v : vs) zero_all += vcost(v, 0);
+      // Cost of a candidate: chosen variants at their counts, the others at zero.
+      auto total = [&](const std::vector<std::pair<int, int>>& use) {
+        double c = zero_all;
+        for (const auto& [j, n] : use) c += vcost(vs[j], n) - vcost(vs[j], 0);
+        return c;
       };
-      for (int j = 0; j < nv; ++j) {
-        if (!std::isfinite(work[j])) continue;
-        const int n = static_cast<int>(std::ceil(work[j] - 1e-9));
-        const double c = vcost(vs[j], n) + zero_cost(j, -1);
-        if (c < best && fits(vs[j], n)) {
+      auto to_vars = [&](const std::vector<std::pair<int, int>>& use) {
+        std::vector<std::pair<int, int>> r;
+        for (const auto& [j, n] : use) r.push_back({vs[j], n});
+        return r;
+      };
+      Cand best;
+      best.cost = cur - 1e-9 * std::max(1.0, cur);
+      auto consider = [&](const Cand& c, const std::vector<std::pair<int, int>>& use) {
+        const double cost = total(use);
+        if (cost < best.cost && fits_all(to_vars(use))) {
           best = c;
-          bj = j;
-          bk = n;
-          bw = -1;
-          bf = 1;
+          best.cost = cost;
         }
+      };
+      auto ceil_ = [](double x) { return static_cast<int>(std::ceil(x - 1e-9)); };
+      // Cheapest prefill+decode pair for a share g of the model.
+      auto best_pair = [&](double g, int* bp, int* bnp, int* bd, int* bnd) {
+        double bc = INFINITY;
+        for (int jp : pv) {
+          const int np = ceil_(g * work[jp]);
+          const double cp = vcost(vs[jp], np) - vcost(vs[jp], 0);
+          for (int jd : dv) {
+            const int ndd = ceil_(g * work[jd]);
+            const double c = cp + vcost(vs[jd], ndd) - vcost(vs[jd], 0);
+            if (c < bc) {
+              bc = c;
+              *bp = jp;
+              *bnp = np;
+              *bd = jd;
+              *bnd = ndd;
+            }
+          }
+        }
+        return bc;
+      };
+      {  // (d)
+        Cand c;
+        if (best_pair(1.0, &c.jp, &c.np, &c.jd, &c.nd) < INFINITY)
+          consider(c, {{c.jp, c.np}, {c.jd, c.nd}});
+      }
+      for (int j : pdv) {
+        Cand a;
+        a.j = j;
+        a.k = ceil_(work[j]);
+        a.f = 1;
+        consider(a, {{j, a.k}});  // (a)
         for (int k = static_cast<int>(std::floor(work[j])); k >= 1 && k >= std::floor(work[j]) - 1; --k) {
           if (k >= work[j] - 1e-9) continue;
           const double f = k / work[j];
-          const double base = vcost(vs[j], k);
-          if (base >= best || !fits(vs[j], k)) continue;
-          for (int w = 0; w < nv; ++w) {
-            if (w == j || in.vars[vs[w]].role != VARIANT_ROLE_PD) continue;
-            double rw = 0;
-            for (int t = 0; t < nd && std::isfinite(rw); ++t)
-              rw = cap[w * nd + t] > 0 ? rw + (1 - f) * in.dems[ds[t]].rate / cap[w * nd + t] : INFINITY;
-            if (!std::isfinite(rw)) continue;
-            const int nw = static_cast<int>(std::ceil(rw - 1e-9));
-            const double c = base + vcost(vs[w], nw) + zero_cost(j, w);
-            if (c >= best) continue;
-            // Same accelerator: check both together.
-            take(vs[j], k, +1);
-            const bool fit = fits(vs[w], nw);
-            take(vs[j], k, -1);
-            if (!fit) continue;
-            best = c;
-            bj = j;
-            bk = k;
-            bw = w;
-            bn = nw;
-            bf = f;
+          if (total({{j, k}}) >= best.cost) continue;
+          for (int w : pdv) {  // (b)
+            if (w == j) continue;
+            Cand b;
+            b.j = j;
+            b.k = k;
+            b.f = f;
+            b.w = w;
+            b.nw = ceil_((1 - f) * work[w]);
+            consider(b, {{j, k}, {w, b.nw}});
           }
+          Cand c;  // (c)
+          c.j = j;
+          c.k = k;
+          c.f = f;
+          if (best_pair(1 - f, &c.jp, &c.np, &c.jd, &c.nd) < INFINITY)
+            consider(c, {{j, k}, {c.jp, c.np}, {c.jd, c.nd}});
         }
       }
-      if (bj < 0) {
+      if (!std::isfinite(best.cost) || (best.j < 0 && best.jp < 0)) {
         for (int v : vs) take(v, s->n[v], +1);
         continue;
       }
       for (int v : vs) s->n[v] = 0;
-      s->n[vs[bj]] = bk;
-      if (bw >= 0) s->n[vs[bw]] = bn;
+      if (best.j >= 0) s->n[vs[best.j]] = best.k;
+      if (best.w >= 0) s->n[vs[best.w]] = best.nw;
+      if (best.jp >= 0) {
+        s->n[vs[best.jp]] = best.np;
+        s->n[vs[best.jd]] = best.nd;
+      }
       for (int v : vs) take(v, s->n[v], +1);
       for (int t = 0; t < nd; ++t) {
         const int i = ds[t];
         std::fill(s->x_pd[i].begin(), s->x_pd[i].end(), 0.0);
         std::fill(s->x_p[i].begin(), s->x_p[i].end(), 0.0);
         std::fill(s->x_d[i].begin(), s->x_d[i].end(), 0.0);
-        s->x_pd[i][kix[bj * nd + t]] = bf;
-        if (bw >= 0) s->x_pd[i][kix[bw * nd + t]] = 1 - bf;
+        const double rest = best.j >= 0 ? 1 - best.f : 1.0;
+        if (best.j >= 0) s->x_pd[i][kix[best.j * nd + t]] = best.f;
+        if (best.w >= 0) s->x_pd[i][kix[best.w * nd + t]] = rest;
+        if (best.jp >= 0) {
+          s->x_p[i][kix[best.jp * nd + t]] = rest;
+          s->x_d[i][kix[best.jd * nd + t]] = rest;
+        }
       }
     }
     Evaluate(in, s);
