@@ -19,6 +19,10 @@ void OnSignal(int) { g_stop.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
+  // One malloc arena: the loop thread frees what ZeroMQ's I/O thread allocates, and
+  // per-thread arenas would keep that memory (measured: 68 -> 49 MB after a flood at
+  // 1,000 models x 40 variants). Before any thread exists.
+  mallopt(M_ARENA_MAX, 1);
   CLI::App app{"variant-agent: the variant autoscaler's bus agent"};
   std::string config_path, level = "info";
   app.add_option("--config", config_path, "YAML configuration file")->required();

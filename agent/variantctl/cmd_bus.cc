@@ -54,6 +54,7 @@ struct BenchOptions {
   std::string agent;
   int models = 100, variants = 4;
   double rate = 10000, seconds = 5, ingest_seconds = 3, debounce_ms = 1;
+  int flip_ms = 10;  // the probe's demand flips every flip_ms
   std::string policy = "hpa";
   int agent_cpu = 1;
   bool json_out = false;
@@ -89,15 +90,17 @@ std::string MakeConfig(const BenchOptions& o, const std::string& dir, const std:
   json policies = json::object();
   for (int i = 0; i < o.models; ++i) {
     json vs = json::array();
+    // Measured capacities (capacity_rps) so the optimizer needs no catalog entry for
+    // the synthetic models; the cheapest per request differ by variant.
     for (int j = 0; j < o.variants; ++j)
       vs.push_back({{"name", VariantName(j)}, {"accelerator", accs[j % 8]},
                     {"tp", 1 << (j / 8 % 4)}, {"max_batch", 64 << (j / 32 % 2)},
-                    {"role", j % 3 == 0 ? "pd" : j % 3 == 1 ? "p" : "d"},
-                    {"cost_per_hour", 1.0 + j}});
+                    {"capacity_rps", 2.5 * (1 << (j / 8 % 4)) * (1.0 + 0.05 * (j % 8))}});
     models.push_back({{"name", ModelName(i)}, {"variants", vs}});
   }
   json accelerators = json::array();
-  for (const char* a : accs) accelerators.push_back({{"name", a}, {"cost_per_hour", 2.0}, {"count", 100000}});
+  for (int a = 0; a < 8; ++a)
+    accelerators.push_back({{"name", accs[a]}, {"cost_per_hour", 2.0 + 0.1 * a}, {"count", 1000000}});
   json cfg = {
       {"mode", "cluster"},
       {"source", "bench-agent"},
@@ -105,7 +108,11 @@ std::string MakeConfig(const BenchOptions& o, const std::string& dir, const std:
       {"metrics_listen", listen},
       {"state_file", dir + "/state.json"},
       {"solve", {{"threshold", 0.1}, {"debounce_ms", o.debounce_ms}, {"max_staleness_s", 60}}},
-      {"problem", {{"accelerators", accelerators}, {"models", models}}}};
+      {"problem", {{"schema_version", 1},
+                   {"accelerators", accelerators},
+                   {"classes", json::array({{{"name", "chat"}, {"slo", "ttft_p95_ms=2000"}}})},
+                   {"models", models},
+                   {"options", {{"stability", false}}}}}};
   if (o.policy != "optimizer") {
     cfg["default_policy"] = o.policy;
     cfg["default_policy_params"] = {{"target", 8}, {"scale_down_window_s", 0},
@@ -164,13 +171,13 @@ long ProcKb(pid_t pid, const char* key) {
   return -1;
 }
 
-// The probe's replicas in a decision body: -1 if absent, -2 if unreadable.
-int ProbeReplicas(const void* data, size_t len, const std::string& model,
-                  const std::string& variant) {
+// The probe model's replicas (all its variants) in a decision body; -2 if unreadable.
+int ProbeReplicas(const void* data, size_t len, const std::string& model) {
   try {
     msgpack::object_handle oh = msgpack::unpack(static_cast<const char*>(data), len);
     const msgpack::object& o = oh.get();
     if (o.type != msgpack::type::MAP) return -2;
+    int total = 0;
     auto str_eq = [](const msgpack::object& x, const std::string& s) {
       return x.type == msgpack::type::STR && x.via.str.size == s.size() &&
              std::memcmp(x.via.str.ptr, s.data(), s.size()) == 0;
@@ -182,18 +189,17 @@ int ProbeReplicas(const void* data, size_t len, const std::string& model,
       for (uint32_t k = 0; k < arr.via.array.size; ++k) {
         const msgpack::object& e = arr.via.array.ptr[k];
         if (e.type != msgpack::type::MAP) continue;
-        bool m = false, v = false;
-        int r = -1;
+        bool m = false;
+        int r = 0;
         for (uint32_t q = 0; q < e.via.map.size; ++q) {
           const auto& kv = e.via.map.ptr[q];
           if (str_eq(kv.key, "model")) m = str_eq(kv.val, model);
-          else if (str_eq(kv.key, "variant")) v = str_eq(kv.val, variant);
           else if (str_eq(kv.key, "replicas") && kv.val.type == msgpack::type::POSITIVE_INTEGER)
             r = static_cast<int>(kv.val.via.u64);
         }
-        if (m && v) return r;
+        if (m) total += r;
       }
-      return -1;
+      return total;
     }
   } catch (const std::exception&) {
     return -2;
@@ -282,6 +288,8 @@ int RunBench(const BenchOptions& o) {
                  {"policy", o.policy},
                  {"agent_cpu", pinned ? json(agent_cpu) : json(nullptr)},
                  {"startup_s", startup_s}};
+  json rss = {{"target_rss_kb", 64 * 1024}};
+  rss["after_startup_kb"] = ProcKb(pid, "VmRSS:");
 
   zmq::context_t ctx(1);
   zmq::socket_t pub(ctx, zmq::socket_type::pub);
@@ -331,7 +339,7 @@ int RunBench(const BenchOptions& o) {
     std::atomic<bool> done{false};
     std::mutex mu;
     std::vector<std::pair<Clock::time_point, int>> seen;  // (arrival, probe replicas)
-    const std::string probe_model = ModelName(0), probe_variant = VariantName(0);
+    const std::string probe_model = ModelName(0);
     std::thread rx([&] {
       zmq::pollitem_t it{sub.handle(), 0, ZMQ_POLLIN, 0};
       while (!done.load()) {
@@ -346,29 +354,41 @@ int RunBench(const BenchOptions& o) {
         auto t = Clock::now();
         if (f.size() != 3) continue;
         // msgpack-c's zone unpacking: cheap enough not to delay the next receive.
-        int r = ProbeReplicas(f[2].data(), f[2].size(), probe_model, probe_variant);
+        int r = ProbeReplicas(f[2].data(), f[2].size(), probe_model);
         if (r == -2) continue;
         std::lock_guard<std::mutex> l(mu);
         seen.emplace_back(t, r);
       }
     });
-    auto replicas_for = [](int level) { return level ? 10 : 5; };
-    // Warm-up: until a decision with the probe arrives.
+    // Warm-up: learn the probe's replicas at each demand level (whatever the policy).
+    int expect[2] = {-1, -1};
     int level = 0;
-    auto warm_end = Clock::now() + std::chrono::seconds(20);
-    bool warm = false;
-    while (Clock::now() < warm_end && !warm) {
-      send(probe[level]);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      std::lock_guard<std::mutex> l(mu);
-      for (auto& s : seen) warm |= s.second == replicas_for(level);
+    auto warm_end = Clock::now() + std::chrono::seconds(30);
+    for (int phase = 0; phase < 4 && Clock::now() < warm_end; ++phase) {
+      level = phase % 2;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        seen.clear();
+      }
+      int got = -1;
+      while (Clock::now() < warm_end && got < 0) {
+        send(probe[level]);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::lock_guard<std::mutex> l(mu);
+        for (auto& s : seen)
+          if (s.second > 0 && s.second != expect[level ^ 1]) got = s.second;
+      }
+      expect[level] = got;
     }
+    auto replicas_for = [&](int lv) { return expect[lv]; };
+    const bool warm = expect[0] > 0 && expect[1] > 0 && expect[0] != expect[1];
     if (!warm) {
       done = true;
       rx.join();
       std::fprintf(stderr,
-                   "error: no decision for the probe model arrived (policy %s); see %s/agent.log\n",
-                   o.policy.c_str(), dir.c_str());
+                   "error: the probe's demand levels did not give two distinct decisions "
+                   "(policy %s: %d / %d replicas); see %s/agent.log\n",
+                   o.policy.c_str(), expect[0], expect[1], dir.c_str());
       stop_agent();
       return 1;
     }
@@ -377,7 +397,7 @@ int RunBench(const BenchOptions& o) {
       std::lock_guard<std::mutex> l(mu);
       seen.clear();
     }
-    // Paced run: every 1 ms a batch of rate/1000 messages; every 10 ms the probe flips.
+    // Paced run: every 1 ms a batch of rate/1000 messages; every flip_ms the probe flips.
     std::vector<std::pair<Clock::time_point, int>> flips;
     const int per_ms = std::max(1, static_cast<int>(std::lround(o.rate / 1000)));
     const auto t0 = Clock::now();
@@ -387,7 +407,7 @@ int RunBench(const BenchOptions& o) {
     for (int ms = 0; ms < total_ms; ++ms) {
       std::this_thread::sleep_until(t0 + std::chrono::milliseconds(ms));
       for (int k = 0; k < per_ms; ++k) {
-        if (k == 0 && ms % 10 == 0) {
+        if (k == 0 && ms % o.flip_ms == 0) {
           level ^= 1;
           flips.emplace_back(Clock::now(), replicas_for(level));
           send(probe[level]);
@@ -425,12 +445,14 @@ int RunBench(const BenchOptions& o) {
                          {"decisions_matched", lat.size()},
                          {"missed", missed},
                          {"debounce_ms", o.debounce_ms},
+                         {"flip_ms", o.flip_ms},
                          {"p50_ms", pct(0.50)},
                          {"p99_ms", pct(0.99)},
                          {"max_ms", lat.empty() ? NAN : lat.back()},
                          {"target_p99_ms", 5.0}};
   }
 
+  rss["after_latency_phase_kb"] = ProcKb(pid, "VmRSS:");
   if (!o.skip_ingest) {
     // Background only (no demand moves): pure ingest + validation + forwarding. The
     // agent's accepted-message counter is read twice while the bench publishes faster
@@ -469,9 +491,11 @@ int RunBench(const BenchOptions& o) {
                         {"target_msg_per_s", 100000}};
   }
 
-  result["rss"] = {{"vm_rss_kb", ProcKb(pid, "VmRSS:")},
-                   {"vm_hwm_kb", ProcKb(pid, "VmHWM:")},
-                   {"target_rss_kb", 64 * 1024}};
+  rss["after_ingest_flood_kb"] = ProcKb(pid, "VmRSS:");
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // queues drained
+  rss["vm_rss_kb"] = ProcKb(pid, "VmRSS:");
+  rss["vm_hwm_kb"] = ProcKb(pid, "VmHWM:");
+  result["rss"] = rss;
   stop_agent();
   std::string cmd = "rm -rf '" + dir + "'";
   if (o.keep)
@@ -509,6 +533,8 @@ void AddBusCommands(CLI::App& app) {
   c->add_option("--seconds", o->seconds, "length of the latency phase")->default_val(5);
   c->add_option("--ingest-seconds", o->ingest_seconds, "length of the ingest phase")->default_val(3);
   c->add_option("--debounce-ms", o->debounce_ms, "agent solve.debounce_ms")->default_val(1);
+  c->add_option("--flip-ms", o->flip_ms, "period of the probe's demand changes (ms)")
+      ->default_val(10)->check(CLI::Range(1, 60000));
   c->add_option("--policy", o->policy, "hpa | static-peak | wva | optimizer")->default_val("hpa");
   c->add_option("--agent-cpu", o->agent_cpu, "CPU the agent is pinned to")->default_val(1);
   c->add_flag("--no-latency", o->skip_latency, "skip the latency phase");
