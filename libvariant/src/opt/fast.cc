@@ -169,11 +169,37 @@ struct Fast {
   // Integer bound for one model at prices p (docs/decision.md, "Fast solver"):
   // aggregate its slices into work units (w_i = 1 / best capacity of slice i; a
   // replica of v covers at most a_v = max_i cap_iv·w_i units), so any feasible answer
-  // covers W = Σ r_i w_i units. Disaggregated pools and unserved demand enter as
-  // continuous items (a relaxation). With e the item of least cost per unit and ρ2 the
-  // next best ratio, an integer cover costs at least
-  //   min( p_e·(q+1),  p_e·q + (W − q·a_e)·ρ2 ),  q = floor(W / a_e).
+  // covers W = Σ r_i w_i units, split into aggregated work, disaggregated work Y (which
+  // both the prefill and the decode pool must cover) and unserved work (a continuous
+  // item). For one pool of integer items, with e the item of least cost per unit and
+  // ρ2 the next best ratio, covering y costs at least
+  //   Cover(y) = min( p_e·(q+1),  p_e·q + (y − q·a_e)·ρ2 ),  q = floor(y / a_e),
+  // and every Cover is nondecreasing, so over Y in [y_k, y_k+1] of a grid the cost is
+  // at least CoverP(y_k) + CoverD(y_k) + CoverPD(W − y_k+1).
+  // Any positive weights give a valid bound; it is tight when the weights are the
+  // work on the variant the LP prefers, so try the best aggregated variant (by total
+  // cost at these prices) and the per-slice best capacity.
   double Knapsack(int m, const std::vector<double>& p) const {
+    const auto& ds = model_dems[m];
+    std::vector<std::pair<double, int>> refs;
+    for (int v : model_vars[m]) {
+      if (in.vars[v].role != VARIANT_ROLE_PD) continue;
+      double c = 0;
+      for (int i : ds) {
+        double cap = 0;
+        for (const auto& q : in.pd[i])
+          if (q.var == v) cap = q.cap;
+        c = cap > 0 ? c + in.dems[i].rate * p[v] / cap : INFINITY;
+        if (!std::isfinite(c)) break;
+      }
+      if (std::isfinite(c)) refs.push_back({c, v});
+    }
+    std::sort(refs.begin(), refs.end());
+    double lb = KnapsackW(m, p, -1);
+    if (!refs.empty()) lb = std::max(lb, KnapsackW(m, p, refs.front().second));
+    return lb;
+  }
+  double KnapsackW(int m, const std::vector<double>& p, int ref) const {
     const auto& ds = model_dems[m];
     std::vector<double> w(ds.size(), 0);
     double W = 0, pen_w = INFINITY;
@@ -184,13 +210,15 @@ struct Fast {
       for (const auto& q : in.p[i]) bp = std::max(bp, q.cap);
       for (const auto& q : in.d[i]) bd = std::max(bd, q.cap);
       if (bp > 0 && bd > 0) best = std::max(best, 1.0 / (1.0 / bp + 1.0 / bd));
+      if (ref >= 0)
+        for (const auto& q : in.pd[i])
+          if (q.var == ref) best = q.cap;
       if (best <= 0 || in.dems[i].rate <= 0) continue;
       w[t] = 1.0 / best;
       W += in.dems[i].rate * w[t];
       pen_w = std::min(pen_w, in.dems[i].penalty / w[t]);
     }
     if (W <= 0) return 0;
-    // Per-variant coverage per replica, by role.
     std::vector<double> a(V, 0);
     for (size_t t = 0; t < ds.size(); ++t) {
       const int i = ds[t];
@@ -198,30 +226,45 @@ struct Fast {
       for (const auto* L : {&in.pd[i], &in.p[i], &in.d[i]})
         for (const auto& q : *L) a[q.var] = std::max(a[q.var], q.cap * w[t]);
     }
-    double rp = INFINITY, rd = INFINITY;
-    int e = -1;
-    double re = INFINITY, r2 = pen_w;
+    struct Pool {
+      int e = -1;
+      double re = INFINITY, r2 = INFINITY;
+    };
+    Pool pool[3];  // by role
     for (int v : model_vars[m]) {
       if (a[v] <= 0) continue;
+      Pool& P = pool[in.vars[v].role];
       const double r = p[v] / a[v];
-      const int role = in.vars[v].role;
-      if (role == VARIANT_ROLE_P) {
-        rp = std::min(rp, r);
-      } else if (role == VARIANT_ROLE_D) {
-        rd = std::min(rd, r);
-      } else if (r < re) {
-        r2 = std::min(r2, re);
-        re = r;
-        e = v;
+      if (r < P.re) {
+        P.r2 = P.re;
+        P.re = r;
+        P.e = v;
       } else {
-        r2 = std::min(r2, r);
+        P.r2 = std::min(P.r2, r);
       }
     }
-    const double rdis = rp + rd;  // a unit on the disaggregated path needs both pools
-    if (e < 0 || rdis <= re || pen_w <= re) return std::min({re, rdis, pen_w}) * W;
-    r2 = std::min(r2, rdis);
-    const double q = std::floor(W / a[e] + 1e-12);
-    return std::min(p[e] * (q + 1), p[e] * q + std::max(0.0, W - q * a[e]) * r2);
+    auto cover = [&](const Pool& P, double y, double cont) {
+      if (y <= 1e-12) return 0.0;
+      if (P.e < 0 || cont <= P.re) return std::isfinite(cont) ? cont * y : INFINITY;
+      const double r2 = std::min(P.r2, cont);
+      const double q = std::floor(y / a[P.e] + 1e-12);
+      const double rest = std::max(0.0, y - q * a[P.e]);
+      const double partial = rest <= 1e-12 ? p[P.e] * q : p[P.e] * q + rest * r2;
+      return std::min(p[P.e] * (q + 1), partial);
+    };
+    const Pool& pd = pool[VARIANT_ROLE_PD];
+    const Pool& pp = pool[VARIANT_ROLE_P];
+    const Pool& dd = pool[VARIANT_ROLE_D];
+    double lb = cover(pd, W, pen_w);
+    if (pp.e >= 0 && dd.e >= 0) {
+      const int G = 64;
+      for (int k = 0; k < G; ++k) {
+        const double y0 = W * k / G, y1 = W * (k + 1) / G;
+        lb = std::min(lb, cover(pp, y0, INFINITY) + cover(dd, y0, INFINITY) +
+                              cover(pd, std::max(0.0, W - y1), pen_w));
+      }
+    }
+    return std::isfinite(lb) ? lb : 0.0;
   }
 
   // ---- primal ----
@@ -307,10 +350,8 @@ struct Fast {
       s.x_p[i].assign(in.p[i].size(), 0);
       s.x_d[i].assign(in.d[i].size(), 0);
     }
-    std::vector<int> ord_pd, ord_p, ord_d;
+    std::vector<int> ord_pd, ord_p, ord_d, spare_pd;
     auto sort_pairs = [&](const std::vector<Instance::Pair>& L, std::vector<int>* o) {
-      o->resize(L.size());
-      std::iota(o->begin(), o->end(), 0);
       std::sort(o->begin(), o->end(), [&](int a, int b) {
         return pl[L[a].var] / L[a].cap < pl[L[b].var] / L[b].cap;
       });
@@ -349,13 +390,23 @@ struct Fast {
       if (r <= 0) continue;
       double rem = r;
       const bool dis = !in.p[i].empty() && !in.d[i].empty();
-      sort_pairs(in.pd[i], &ord_pd);
+      // Phase 2 scans every pair for the minimum, in list order; only the pairs with
+      // spare capacity need sorting (phase 1 fills the efficient ones first).
+      auto iota_to = [](size_t n, std::vector<int>* o) {
+        o->resize(n);
+        std::iota(o->begin(), o->end(), 0);
+      };
+      iota_to(in.pd[i].size(), &ord_pd);
       if (dis) {
-        sort_pairs(in.p[i], &ord_p);
-        sort_pairs(in.d[i], &ord_d);
+        iota_to(in.p[i].size(), &ord_p);
+        iota_to(in.d[i].size(), &ord_d);
       }
+      spare_pd.clear();
+      for (size_t k = 0; k < in.pd[i].size(); ++k)
+        if (st.n[in.pd[i][k].var] - st.load[in.pd[i][k].var] > kEps) spare_pd.push_back(static_cast<int>(k));
+      if (spare_pd.size() > 1) sort_pairs(in.pd[i], &spare_pd);
       // 1. Spare capacity (already paid for) on aggregated variants.
-      for (int k : ord_pd) {
+      for (int k : spare_pd) {
         if (rem <= kEps * r) break;
         rem -= Take(&st, i, in.pd[i], &s.x_pd[i], k, rem, false);
       }
@@ -752,8 +803,8 @@ Result<Solution> SolveFast(const Instance& in) {
   capped |= C > 0;
   double theta = 1.0;
   int stall = 0;
-  const int kIters = 60;
-  const double kBudgetMs = 90;
+  const int kIters = 40;
+  const double kBudgetMs = 80;
   for (int it = 0; capped && it < kIters; ++it) {
     if (best.objective - lb <= 1e-4 * std::max(1.0, best.objective)) break;
     double norm = 0;
@@ -786,7 +837,7 @@ Result<Solution> SolveFast(const Instance& in) {
     // and a budget so that large clusters stay fast.
     const double el = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     const bool last = it == kIters - 1 || el > kBudgetMs;
-    if (it == 5 || it == 15 || it == 30 || it == 45 || last) {
+    if (it == 5 || it == 15 || it == 25 || last) {
       auto g = f.Greedy(lam, mu);
       if (g.ok() && g->objective < best.objective) best = std::move(g.value());
     }
