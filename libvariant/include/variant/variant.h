@@ -268,7 +268,12 @@ VARIANT_EXPORT int variant_model_correction(variant_ctx* ctx, const variant_spec
  * classes, demand, options) given as a YAML or JSON document, optionally with the
  * current allocation (same format as the `allocation` of a decision, or NULL/0).
  * `solver` is "fast", "milp" or "both". *out receives the decision as JSON
- * (docs/decision.md), released with variant_free. */
+ * (docs/decision.md), released with variant_free. The decision carries a `state` object:
+ * pass the decision back as `current` on the next call to keep the stability memory
+ * (held demand, scale-down timer, forecast). Errors: VARIANT_E_PARSE, _MISSING_FIELD,
+ * _SCHEMA_VERSION, _INVALID_ARGUMENT, _UNKNOWN_MODEL, _UNKNOWN_ACCELERATOR (the message
+ * names the field), _INFEASIBLE (minimum replicas exceed the caps), _TIMEOUT (MILP with
+ * no integer answer in time); *out is NULL then. */
 VARIANT_EXPORT int variant_solve(variant_ctx* ctx, const char* problem, size_t problem_len,
                                  const char* current, size_t current_len,
                                  const char* solver, char** out, size_t* out_len);
