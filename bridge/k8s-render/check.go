@@ -627,3 +627,29 @@ rules:
 	}
 	return errs
 }
+
+// CheckActuatorWorkloads: in direct mode, the RBAC reaches every workload the
+// actuator is configured to scale (its namespace is a target namespace, when those
+// are listed; a LeaderWorkerSet needs the LeaderWorkerSet rules).
+func CheckActuatorWorkloads(values map[string]interface{}) []string {
+	if get(values, "actuator", "mode") != "direct" {
+		return nil
+	}
+	var errs []string
+	nsl := list(get(values, "rbac", "targetNamespaces"))
+	allowed := map[string]bool{}
+	for _, ns := range nsl {
+		allowed[fmt.Sprint(ns)] = true
+	}
+	lws, _ := get(values, "rbac", "leaderWorkerSet").(bool)
+	for i, w := range list(get(values, "actuator", "workloads")) {
+		ns := fmt.Sprint(get(w, "namespace"))
+		if len(nsl) > 0 && !allowed[ns] {
+			errs = append(errs, fmt.Sprintf("actuator.workloads[%d]: namespace %s is not in rbac.targetNamespaces", i, ns))
+		}
+		if get(w, "kind") == "LeaderWorkerSet" && !lws {
+			errs = append(errs, fmt.Sprintf("actuator.workloads[%d]: a LeaderWorkerSet, but rbac.leaderWorkerSet is false", i))
+		}
+	}
+	return errs
+}

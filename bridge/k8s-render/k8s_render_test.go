@@ -275,3 +275,20 @@ func TestValuesDocumented(t *testing.T) {
 		t.Errorf("got %v", missing)
 	}
 }
+
+func TestActuatorWorkloadsWithinRBAC(t *testing.T) {
+	v := map[string]interface{}{
+		"actuator": map[string]interface{}{"mode": "direct", "workloads": []interface{}{
+			map[string]interface{}{"model": "m", "variant": "v", "namespace": "a", "name": "x"},
+			map[string]interface{}{"model": "m", "variant": "w", "kind": "LeaderWorkerSet", "namespace": "b", "name": "y"},
+		}},
+		"rbac": map[string]interface{}{"targetNamespaces": []interface{}{"a"}, "leaderWorkerSet": false},
+	}
+	if errs := CheckActuatorWorkloads(v); len(errs) != 2 {
+		t.Errorf("want 2 errors (namespace b, LeaderWorkerSet), got %v", errs)
+	}
+	v["rbac"] = map[string]interface{}{"targetNamespaces": []interface{}{"a", "b"}, "leaderWorkerSet": true}
+	if errs := CheckActuatorWorkloads(v); len(errs) != 0 {
+		t.Error(errs)
+	}
+}

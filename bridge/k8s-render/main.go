@@ -143,6 +143,7 @@ func run(args []string) int {
 	}
 	want := ExpectedGrants(calls, values)
 	errs = append(errs, CheckRBAC(docs, want, values)...)
+	errs = append(errs, CheckActuatorWorkloads(values)...)
 	mp := *metricsPath
 	if mp == "" {
 		mp = filepath.Join(*chartDir, "metrics.txt")
