@@ -2,10 +2,14 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <zmq.hpp>
 
+#include "bus/protocol.h"
 #include "fake_apiserver.h"
 
 namespace variant::actuator {
@@ -59,6 +63,65 @@ TEST(Cli, ExecutesAPlanFileAndReportsFailureInItsExitCode) {
   EXPECT_EQ(RunCli("").status, 2);
   std::ofstream(pki.dir + "/bad.json") << R"({"steps":[{"namespace":"llm","name":"a"}]})";
   EXPECT_EQ(RunCli("--plan " + pki.dir + "/bad.json " + common).status, 2);
+  std::system(("rm -rf " + pki.dir).c_str());
+}
+
+}  // namespace
+}  // namespace variant::actuator
+
+namespace variant::actuator {
+namespace {
+
+// --follow: the chart's sidecar mode. Publishes a decision and its plan until the CLI
+// has executed one plan (--max-plans 1) and exited.
+TEST(Cli, FollowsTheAgentsPlans) {
+  testing::TestPki pki = testing::TestPki::Create();
+  std::ofstream(pki.dir + "/token") << "cli-token\n";
+  testing::FakeApiServer api(pki, "cli-token");
+  api.AddObject("deployments", "llm", "llama-h100", 0);
+  std::ofstream(pki.dir + "/workloads.json")
+      << R"([{"model":"llama","variant":"h100-tp1","namespace":"llm","name":"llama-h100"}])";
+  zmq::context_t ctx(1);
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind("tcp://127.0.0.1:*");
+  std::string endpoint = pub.get(zmq::sockopt::last_endpoint);
+  std::atomic<bool> stop{false};
+  std::thread publisher([&] {
+    nlohmann::json decision = {
+        {"decision_id", 3},
+        {"allocation", {{{"model", "llama"}, {"variant", "h100-tp1"}, {"replicas", 2}}}}};
+    nlohmann::json plan = {
+        {"decision_id", 3},
+        {"steps", {{{"action", "add"}, {"model", "llama"}, {"variant", "h100-tp1"}, {"replicas", 2}}}}};
+    uint64_t seq = 0;
+    for (int i = 0; i < 600 && !stop; ++i) {
+      for (auto [topic, body] : {std::pair{"decision", &decision}, std::pair{"plan", &plan}}) {
+        bus::Header h;
+        h.source = "cli-test";
+        h.sequence = ++seq;
+        h.timestamp = 1.7e9;
+        std::string hb = bus::EncodeHeader(h);
+        std::vector<uint8_t> mp = nlohmann::json::to_msgpack(*body);
+        pub.send(zmq::buffer(std::string_view(topic)), zmq::send_flags::sndmore);
+        pub.send(zmq::buffer(hb), zmq::send_flags::sndmore);
+        pub.send(zmq::buffer(mp), zmq::send_flags::none);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  CliRun r = RunCli("--follow " + endpoint + " --workloads " + pki.dir +
+                    "/workloads.json --max-plans 1 --server 127.0.0.1:" +
+                    std::to_string(api.port()) + " --token-file " + pki.dir +
+                    "/token --ca-file " + pki.ca_crt + " --poll-interval 0.01");
+  stop = true;
+  publisher.join();
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')));
+  EXPECT_EQ(j["plan_id"], "decision-3");
+  EXPECT_TRUE(j["complete"].get<bool>());
+  EXPECT_EQ(api.Object("deployments", "llm", "llama-h100").spec, 2);
+  EXPECT_EQ(RunCli("--follow " + endpoint).status, 2);  // no --workloads
   std::system(("rm -rf " + pki.dir).c_str());
 }
 
