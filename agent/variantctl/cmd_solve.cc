@@ -145,10 +145,12 @@ int RunBench(const BenchOpts& o) {
                     s["message"].get<std::string>().c_str());
         continue;
       }
-      std::printf("%-5s solve_ms %9.1f  cost_per_hour %12.2f  lower_bound %12.2f  gap %.4f  %s\n",
-                  w.c_str(), s["solve_ms"].get<double>(), s["cost_per_hour"].get<double>(),
-                  s["lower_bound"].get<double>(), s["gap"].get<double>(),
-                  s["status"].get<std::string>().c_str());
+      std::printf(
+          "%-5s solve_ms %9.1f  cost_per_hour %12.2f  objective %12.2f  lower_bound %12.2f  "
+          "gap %.4f  unserved_rps %.2f  %s\n",
+          w.c_str(), s["solve_ms"].get<double>(), s["cost_per_hour"].get<double>(),
+          s["objective"].get<double>(), s["lower_bound"].get<double>(), s["gap"].get<double>(),
+          s["unserved_rps"].get<double>(), s["status"].get<std::string>().c_str());
     }
   }
   return 0;
