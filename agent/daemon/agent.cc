@@ -104,6 +104,14 @@ Agent::Agent(Config cfg, std::unique_ptr<VariantApi> api, zmq::context_t* zctx)
     : cfg_(std::move(cfg)), api_(std::move(api)), zctx_(zctx) {}
 
 Agent::~Agent() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(writer_mu_);
+      writer_stop_ = true;
+    }
+    writer_cv_.notify_all();
+    writer_.join();  // writes what is pending first
+  }
   for (auto& m : models_) m.policy.reset();  // before the plugins unload
 }
 
@@ -185,6 +193,7 @@ bool Agent::Init(std::string* err) {
     return false;
   }
   RestoreState();
+  if (!cfg_.state_file.empty()) writer_ = std::thread([this] { WriterLoop(); });
   spdlog::info("agent '{}' up: xsub {} xpub {} metrics {} models {} ({} by plugins)", cfg_.source,
                cfg_.xsub, cfg_.xpub, cfg_.metrics_listen.empty() ? "off" : cfg_.metrics_listen,
                models_.size(), std::count_if(models_.begin(), models_.end(),
@@ -242,7 +251,9 @@ int Agent::Run(const std::atomic<bool>* stop) {
     const bool periodic = last_decide_ >= 0 && now >= last_decide_ + cfg_.max_staleness_s;
     if (periodic || (pending_solve_ >= 0 && now >= pending_solve_)) Decide(periodic);
     if (state_due_ >= 0 && MonoNow() >= state_due_) {
+      const double ts = MonoNow();
       SaveState();
+      spdlog::debug("state file written in {:.3f} ms", (MonoNow() - ts) * 1e3);
       state_due_ = -1;
     }
     if (MonoNow() >= last_publish_ + cfg_.heartbeat_s) Heartbeat();
@@ -716,6 +727,7 @@ void Agent::Decide(bool full) {
     }
     if (rc == VARIANT_OK) {
       optimizer_ = std::move(parsed);
+      optimizer_text_ = std::move(out);
       optimizer_changed = true;
       optimizer_status_ = {{"status", "ok"}};
       exporter_->SolverOk();
@@ -994,52 +1006,127 @@ void Agent::UpdateExporter(const json& d, const json& gj) {
   exporter_->SetLoad(loads);
 }
 
-void Agent::SaveState() const {
+// The state file is msgpack (docs/bus.md, "State file"): the published bodies are
+// stored as they went out (bin), so saving costs copies, not re-encoding. The loop
+// thread encodes (about a millisecond at 1,000 models); the writer thread does the
+// file I/O, keeping only the newest pending snapshot.
+void Agent::SaveState() {
   if (cfg_.state_file.empty()) return;
-  json st = {{"version", 1}, {"source", cfg_.source}, {"decision_id", decision_id_},
-             {"optimizer", optimizer_}};
-  json cached = json::object();
-  for (const auto& [t, c] : cache_)
-    cached[t] = json::from_msgpack(c.body, true, false);
-  st["published"] = cached;
-  json plugins = json::object();
-  for (const Model& m : models_)
-    if (m.has_plugin_decision)  // NaN is written as null
-      plugins[m.cfg->name] = {{"replicas", m.last.desired_replicas},
-                              {"weight", m.last.weight},
-                              {"load_signal", m.last.load_signal}};
-  st["plugin_decisions"] = plugins;
-  json entries = json::array();
+  msgpack::sbuffer b(64 * 1024);
+  msgpack::packer<msgpack::sbuffer> pk(b);
+  pk.pack_map(8);
+  pk.pack("version");
+  pk.pack(2);
+  pk.pack("source");
+  pk.pack(cfg_.source);
+  pk.pack("decision_id");
+  pk.pack(decision_id_);
+  pk.pack("optimizer");  // variant_solve's last good answer, JSON text as it came
+  pk.pack(optimizer_text_);
+  pk.pack("published");
+  pk.pack_map(static_cast<uint32_t>(cache_.size()));
+  for (const auto& [t, c] : cache_) {
+    pk.pack(t);
+    pk.pack_bin(static_cast<uint32_t>(c.body.size()));
+    pk.pack_bin_body(c.body.data(), static_cast<uint32_t>(c.body.size()));
+  }
+  // Plugin decisions, sparse: [variant index, replicas, weight, load_signal] for the
+  // variants in use (NaN as nil).
+  uint32_t n_plugin = 0;
+  for (const Model& m : models_) n_plugin += m.has_plugin_decision ? 1 : 0;
+  pk.pack("plugin_decisions");
+  pk.pack_map(n_plugin);
+  auto num = [&](double v) {
+    if (Known(v)) pk.pack(v); else pk.pack_nil();
+  };
+  for (const Model& m : models_) {
+    if (!m.has_plugin_decision) continue;
+    pk.pack(m.cfg->name);
+    uint32_t used = 0;
+    for (size_t i = 0; i < m.last.desired_replicas.size(); ++i)
+      used += (m.last.desired_replicas[i] > 0 || (Known(m.last.weight[i]) && m.last.weight[i] > 0));
+    pk.pack_array(used);
+    for (size_t i = 0; i < m.last.desired_replicas.size(); ++i) {
+      if (!(m.last.desired_replicas[i] > 0 || (Known(m.last.weight[i]) && m.last.weight[i] > 0)))
+        continue;
+      pk.pack_array(4);
+      pk.pack(static_cast<uint32_t>(i));
+      pk.pack(m.last.desired_replicas[i]);
+      num(m.last.weight[i]);
+      num(m.last.load_signal[i]);
+    }
+  }
+  pk.pack("entries");
+  pk.pack_array(static_cast<uint32_t>(entries_.size()));
   for (const auto& [k, e] : entries_) {
     const Model& m = models_[e.model];
-    json j = {{"source", sources_[e.source].name}, {"model", m.cfg->name}};
-    if (e.variant >= 0) j["variant"] = m.cfg->variants[e.variant].name;
-    if (e.cls > 0) j["class"] = classes_[e.cls];
+    pk.pack_map(15);
+    pk.pack("source");
+    pk.pack(sources_[e.source].name);
+    pk.pack("model");
+    pk.pack(m.cfg->name);
+    pk.pack("variant");
+    pk.pack(e.variant >= 0 ? m.cfg->variants[e.variant].name : std::string());
+    pk.pack("class");
+    pk.pack(e.cls > 0 ? classes_[e.cls] : std::string());
     const std::pair<const char*, double> f[] = {
         {"arrival_rate_rps", e.m.arrival_rate_rps}, {"input_mean", e.m.input_mean},
         {"output_mean", e.m.output_mean},           {"running", e.m.running},
         {"waiting", e.m.waiting},                   {"kv_usage", e.m.kv_usage},
         {"ttft_mean_ms", e.m.ttft_mean_ms},         {"itl_mean_ms", e.m.itl_mean_ms},
         {"prefix_hit_ratio", e.m.prefix_hit_ratio}};
-    for (const auto& [name, v] : f)
-      if (Known(v)) j[name] = v;
-    if (e.m.replicas_ready >= 0) j["replicas_ready"] = e.m.replicas_ready;
-    if (e.m.replicas_starting >= 0) j["replicas_starting"] = e.m.replicas_starting;
-    entries.push_back(std::move(j));
+    for (const auto& [name, v] : f) {
+      pk.pack(name);
+      num(v);
+    }
+    pk.pack("replicas_ready");
+    pk.pack(e.m.replicas_ready);
+    pk.pack("replicas_starting");
+    pk.pack(e.m.replicas_starting);
   }
-  st["entries"] = entries;
-  json inv = json::array();
+  pk.pack("inventory");
+  pk.pack_array(static_cast<uint32_t>(inventory_.size()));
   for (const auto& [k, v] : inventory_) {
     auto z = k.find('\0');
-    inv.push_back({{"model", k.substr(0, z)}, {"variant", k.substr(z + 1)},
-                   {"ready", v.first}, {"starting", v.second}});
+    pk.pack_map(4);
+    pk.pack("model");
+    pk.pack(k.substr(0, z));
+    pk.pack("variant");
+    pk.pack(k.substr(z + 1));
+    pk.pack("ready");
+    pk.pack(v.first);
+    pk.pack("starting");
+    pk.pack(v.second);
   }
-  st["inventory"] = inv;
+  {
+    std::lock_guard<std::mutex> l(writer_mu_);
+    writer_pending_.assign(b.data(), b.size());
+    writer_has_ = true;
+  }
+  writer_cv_.notify_one();
+}
+
+void Agent::WriterLoop() {
+  std::unique_lock<std::mutex> l(writer_mu_);
+  while (true) {
+    writer_cv_.wait(l, [&] { return writer_has_ || writer_stop_; });
+    if (!writer_has_ && writer_stop_) return;
+    std::string data = std::move(writer_pending_);
+    writer_has_ = false;
+    l.unlock();
+    WriteFileAtomically(data);
+    l.lock();
+    ++writer_done_;
+    writer_cv_.notify_all();
+  }
+}
+
+void Agent::WriteFileAtomically(const std::string& data) const {
   // Write-then-rename so a kill at any moment leaves the old or the new file whole.
   const std::string tmp = cfg_.state_file + ".tmp";
   {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << st.dump();
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(data.data(), static_cast<std::streamsize>(data.size()));
     if (!f) {
       spdlog::error("state: cannot write {}", tmp);
       return;
@@ -1051,37 +1138,56 @@ void Agent::SaveState() const {
 
 void Agent::RestoreState() {
   if (cfg_.state_file.empty()) return;
-  std::ifstream f(cfg_.state_file);
+  std::ifstream f(cfg_.state_file, std::ios::binary);
   if (!f) return;
   std::stringstream ss;
   ss << f.rdbuf();
-  json st = json::parse(ss.str(), nullptr, false);
-  if (st.is_discarded() || !st.is_object() || st.value("version", 0) != 1) {
+  const std::string bytes = ss.str();
+  json st = json::from_msgpack(bytes, true, false);
+  if (st.is_discarded() || !st.is_object() || st.value("version", 0) != 2) {
     spdlog::warn("state: {} is unreadable or of another version; starting empty",
                  cfg_.state_file);
     return;
   }
   decision_id_ = st.value("decision_id", uint64_t{0});
-  if (st.contains("optimizer")) optimizer_ = st["optimizer"];
+  optimizer_text_ = st.value("optimizer", std::string());
+  if (!optimizer_text_.empty()) {
+    optimizer_ = json::parse(optimizer_text_, nullptr, false);
+    if (optimizer_.is_discarded()) optimizer_ = json(), optimizer_text_.clear();
+  }
+  auto num = [](const json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_number() ? it->get<double>() : kNaN;
+  };
+  auto str = [](const json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto count = [](const json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_number_integer() ? it->get<int>() : -1;
+  };
   const json entries = st.value("entries", json::array());
   for (const auto& e : entries) {
+    if (!e.is_object()) continue;
     bus::Metrics m;
-    m.model = e.value("model", "");
-    m.variant = e.value("variant", "");
-    m.service_class = e.value("class", "");
-    m.arrival_rate_rps = e.value("arrival_rate_rps", kNaN);
-    m.input_mean = e.value("input_mean", kNaN);
-    m.output_mean = e.value("output_mean", kNaN);
-    m.running = e.value("running", kNaN);
-    m.waiting = e.value("waiting", kNaN);
-    m.kv_usage = e.value("kv_usage", kNaN);
-    m.ttft_mean_ms = e.value("ttft_mean_ms", kNaN);
-    m.itl_mean_ms = e.value("itl_mean_ms", kNaN);
-    m.prefix_hit_ratio = e.value("prefix_hit_ratio", kNaN);
-    m.replicas_ready = e.value("replicas_ready", -1);
-    m.replicas_starting = e.value("replicas_starting", -1);
+    m.model = str(e, "model");
+    m.variant = str(e, "variant");
+    m.service_class = str(e, "class");
+    m.arrival_rate_rps = num(e, "arrival_rate_rps");
+    m.input_mean = num(e, "input_mean");
+    m.output_mean = num(e, "output_mean");
+    m.running = num(e, "running");
+    m.waiting = num(e, "waiting");
+    m.kv_usage = num(e, "kv_usage");
+    m.ttft_mean_ms = num(e, "ttft_mean_ms");
+    m.itl_mean_ms = num(e, "itl_mean_ms");
+    m.prefix_hit_ratio = num(e, "prefix_hit_ratio");
+    m.replicas_ready = count(e, "replicas_ready");
+    m.replicas_starting = count(e, "replicas_starting");
     bus::DecodeError err;
-    int si = SourceIndex(e.value("source", "<restored>"));
+    const std::string src = str(e, "source");
+    int si = SourceIndex(src.empty() ? "<restored>" : src);
     if (!IngestMetrics(si, m, &err))
       spdlog::warn("state: dropped a held entry: {}", err.detail);
   }
@@ -1094,31 +1200,28 @@ void Agent::RestoreState() {
     }
   const json inventory = st.value("inventory", json::array());
   for (const auto& r : inventory) {
-    inventory_[r.value("model", "") + '\0' + r.value("variant", "")] = {r.value("ready", 0),
-                                                                        r.value("starting", 0)};
+    if (!r.is_object()) continue;
+    inventory_[str(r, "model") + '\0' + str(r, "variant")] = {std::max(0, count(r, "ready")),
+                                                             std::max(0, count(r, "starting"))};
     have_inventory_ = true;
   }
   const json plugin_decisions = st.value("plugin_decisions", json::object());
   for (const auto& [name, pd] : plugin_decisions.items()) {
     auto it = model_index_.find(name);
-    if (it == model_index_.end() || !models_[it->second].policy || !pd.is_object()) continue;
+    if (it == model_index_.end() || !models_[it->second].policy || !pd.is_array()) continue;
     Model& m = models_[it->second];
     const size_t n = m.cfg->variants.size();
-    const json reps = pd.value("replicas", json());
-    if (!reps.is_array() || reps.size() != n) continue;
-    auto doubles = [&](const char* k) {
-      std::vector<double> v(n, kNaN);
-      const json a = pd.value(k, json());
-      if (a.is_array() && a.size() == n)
-        for (size_t i = 0; i < n; ++i)
-          if (a[i].is_number()) v[i] = a[i].get<double>();
-      return v;
-    };
     m.last.desired_replicas.assign(n, 0);
-    for (size_t i = 0; i < n; ++i)
-      if (reps[i].is_number_integer()) m.last.desired_replicas[i] = std::max(0, reps[i].get<int>());
-    m.last.weight = doubles("weight");
-    m.last.load_signal = doubles("load_signal");
+    m.last.weight.assign(n, kNaN);
+    m.last.load_signal.assign(n, kNaN);
+    for (const auto& v : pd) {  // [variant index, replicas, weight, load_signal]
+      if (!v.is_array() || v.size() != 4 || !v[0].is_number_unsigned() || v[0].get<size_t>() >= n)
+        continue;
+      const size_t i = v[0].get<size_t>();
+      if (v[1].is_number_integer()) m.last.desired_replicas[i] = std::max(0, v[1].get<int>());
+      if (v[2].is_number()) m.last.weight[i] = v[2].get<double>();
+      if (v[3].is_number()) m.last.load_signal[i] = v[3].get<double>();
+    }
     m.has_plugin_decision = true;
     RebuildPluginFragments(&m);
   }
@@ -1126,14 +1229,20 @@ void Agent::RestoreState() {
   for (Model& m : models_) m.solved_rate = m.keys.empty() ? kNaN : ModelRate(m);
   pending_solve_ = -1;
   // Republish what was last published, so late joiners get it at once.
+  // The bodies are republished byte for byte (with a new header).
   const json published = st.value("published", json::object());
+  json decision, guidance;
   for (const auto& [topic, body] : published.items()) {
-    if (body.is_discarded() || body.is_null()) continue;
-    Publish(topic, body);
+    if (!body.is_binary()) continue;
+    const auto& bin = body.get_binary();
+    PublishRaw(topic, std::string(bin.begin(), bin.end()));
+    if (topic == bus::kTopicDecision) decision = json::from_msgpack(bin, true, false);
+    if (topic == bus::kTopicGuidance) guidance = json::from_msgpack(bin, true, false);
   }
   if (!cache_.empty()) last_decide_ = MonoNow();
   exporter_->SetStaleSources(stale_sources_);
-  UpdateExporter(published.value("decision", json()), published.value("guidance", json()));
+  UpdateExporter(decision.is_discarded() ? json() : decision,
+                 guidance.is_discarded() ? json() : guidance);
   spdlog::info("state: restored decision {} and {} held entries from {}", decision_id_,
                entries_.size(), cfg_.state_file);
 }

@@ -15,6 +15,9 @@
 #define VARIANT_AGENT_DAEMON_AGENT_H_
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -71,7 +74,9 @@ class Agent {
   void RebuildOptimizerFragments();
   void SendCached(const Cached& c);
   void Heartbeat();
-  void SaveState() const;
+  void SaveState();  // encodes now; the writer thread writes the file
+  void WriterLoop();
+  void WriteFileAtomically(const std::string& data) const;
   void RestoreState();
   void UpdateExporter(const nlohmann::json& decision, const nlohmann::json& guidance);
 
@@ -95,6 +100,7 @@ class Agent {
 
   // Last good outputs.
   nlohmann::json optimizer_;         // last good variant_solve decision (or null)
+  std::string optimizer_text_;       // the same, as the JSON text variant_solve returned
   nlohmann::json optimizer_status_;  // {"status": ..., "error": ...}
   std::string optimizer_alloc_mp_;   // its allocation entries, encoded
   uint32_t optimizer_alloc_n_ = 0;
@@ -110,6 +116,13 @@ class Agent {
   double last_publish_ = 0;
   double next_stale_check_ = 0;
   bool any_optimizer_ = false;
+  // State-file writer: the newest encoded snapshot waits here for the writer thread.
+  std::thread writer_;
+  std::mutex writer_mu_;
+  std::condition_variable writer_cv_;
+  std::string writer_pending_;
+  bool writer_has_ = false, writer_stop_ = false;
+  uint64_t writer_done_ = 0;
   int stale_sources_ = 0;
 };
 

@@ -106,7 +106,7 @@ std::string MakeConfig(const BenchOptions& o, const std::string& dir, const std:
       {"source", "bench-agent"},
       {"bus", {{"xsub", xsub}, {"xpub", xpub}, {"heartbeat_s", 1.0}, {"stale_after_s", 30.0}}},
       {"metrics_listen", listen},
-      {"state_file", dir + "/state.json"},
+      {"state_file", dir + "/state.msgpack"},
       {"solve", {{"threshold", 0.1}, {"debounce_ms", o.debounce_ms}, {"max_staleness_s", 60}}},
       {"problem", {{"schema_version", 1},
                    {"accelerators", accelerators},

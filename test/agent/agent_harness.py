@@ -36,7 +36,7 @@ def base_config(tmpdir, policy="hpa", params=None, models=("llama-3-8b", "mistra
             "max_message_bytes": 4096,
         },
         "metrics_listen": "127.0.0.1:%d" % free_port(),
-        "state_file": os.path.join(tmpdir, "state.json"),
+        "state_file": os.path.join(tmpdir, "state.msgpack"),
         "solve": {"threshold": 0.05, "debounce_ms": 5, "max_staleness_s": 0.5},
         "problem": {  # docs/problem.md; the agent fills `demand`
             "schema_version": 1,
