@@ -15,6 +15,7 @@
 // replicas of a cheaper variant). The best primal over the λ sequence is returned.
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <numeric>
 
@@ -485,6 +486,7 @@ struct Fast {
     Consolidate(&st);
     s.n = st.n;
     Evaluate(in, &s);
+    Refill(&s);
     return std::move(st.s);
   }
 
@@ -671,6 +673,48 @@ struct Fast {
     Evaluate(in, s);
   }
 
+  // Serves what is still unserved from spare capacity anywhere (capacity freed by
+  // consolidation and repacking, or left by slices processed later), highest priority
+  // first, at no extra cost.
+  void Refill(Solution* s) const {
+    std::vector<double> load(V, 0);
+    for (int i = 0; i < D; ++i) {
+      for (size_t k = 0; k < in.pd[i].size(); ++k) load[in.pd[i][k].var] += in.dems[i].rate * s->x_pd[i][k] / in.pd[i][k].cap;
+      for (size_t k = 0; k < in.p[i].size(); ++k) load[in.p[i][k].var] += in.dems[i].rate * s->x_p[i][k] / in.p[i][k].cap;
+      for (size_t k = 0; k < in.d[i].size(); ++k) load[in.d[i][k].var] += in.dems[i].rate * s->x_d[i][k] / in.d[i][k].cap;
+    }
+    bool any = false;
+    for (int i : order) {
+      const double r = in.dems[i].rate;
+      if (s->unserved[i] <= 0 || r <= 0) continue;
+      double rem = s->unserved[i] * r;
+      for (size_t k = 0; k < in.pd[i].size() && rem > kEps * r; ++k) {
+        const auto& q = in.pd[i][k];
+        const double t = std::min(rem, std::max(0.0, s->n[q.var] - load[q.var]) * q.cap);
+        if (t <= 0) continue;
+        load[q.var] += t / q.cap;
+        s->x_pd[i][k] += t / r;
+        rem -= t;
+      }
+      for (size_t a = 0; a < in.p[i].size() && rem > kEps * r; ++a)
+        for (size_t b = 0; b < in.d[i].size() && rem > kEps * r; ++b) {
+          const auto &qp = in.p[i][a], &qd = in.d[i][b];
+          const double t = std::min({rem, std::max(0.0, s->n[qp.var] - load[qp.var]) * qp.cap,
+                                     std::max(0.0, s->n[qd.var] - load[qd.var]) * qd.cap});
+          if (t <= 0) continue;
+          load[qp.var] += t / qp.cap;
+          load[qd.var] += t / qd.cap;
+          s->x_p[i][a] += t / r;
+          s->x_d[i][b] += t / r;
+          rem -= t;
+        }
+      const double u = std::max(0.0, rem / r);
+      if (u < s->unserved[i]) any = true;
+      s->unserved[i] = u < 1e-9 ? 0 : u;
+    }
+    if (any) Evaluate(in, s);
+  }
+
   // Removes replicas whose load fits elsewhere (see the file comment).
   void Consolidate(State* st) const {
     Solution& s = st->s;
@@ -819,7 +863,9 @@ Result<Solution> SolveFast(const Instance& in) {
     if (norm <= 0) break;  // the LP minimizer fits the caps: λ is optimal
     // Polyak step toward a target a little above the bound: the incumbent's objective
     // can be far off (penalties of a poor first greedy) and would overshoot λ.
-    const double target = std::min(best.objective, lb + 0.05 * std::max(1.0, std::abs(lb)));
+    const double target =
+        lb + std::min(best.objective - lb,
+                      std::max(0.05 * std::max(1.0, std::abs(lb)), 0.1 * (best.objective - lb)));
     const double step = theta * (target - lb) / norm;
     for (int a = 0; a < A; ++a) lam[a] = std::max(0.0, lam[a] + step * gA[a]);
     for (int c = 0; c < C; ++c) mu[c] = std::max(0.0, mu[c] + step * gC[c]);
@@ -846,6 +892,41 @@ Result<Solution> SolveFast(const Instance& in) {
   // The integer-strengthened bound at the best multipliers (valid for any λ >= 0).
   lb = std::max(lb, f.Bound(best_lam, best_mu, nullptr, nullptr, true));
   f.Repack(&best);
+  f.Refill(&best);
+  // Under shortage the greedy's assignment over its replicas can be far from the best
+  // one (which slice gets which scarce capacity). For moderate sizes re-assign by LP
+  // over the fixed replicas (lp_solve, every count fixed: a pure LP).
+  // Only when the shortage is confined to the lowest priority: above it, the greedy's
+  // priority order decided which replicas exist, and a re-assignment could leave a
+  // replica serving lower priorities while a higher one is short.
+  double short_rps = 0, short_high = 0;
+  size_t pairs = 0;
+  int lowest = INT_MAX;
+  for (int i = 0; i < f.D; ++i) lowest = std::min(lowest, in.dems[i].priority);
+  for (int i = 0; i < f.D; ++i) {
+    short_rps += best.unserved[i] * in.dems[i].rate;
+    if (in.dems[i].priority != lowest) short_high += best.unserved[i] * in.dems[i].rate;
+    pairs += in.pd[i].size() + in.p[i].size() + in.d[i].size();
+  }
+  if (short_rps > 1e-6 && short_high <= 1e-6 && pairs <= 4000) {
+    Instance fx = in;
+    fx.transition = 0;
+    fx.time_limit_s = 1;
+    for (size_t v = 0; v < fx.vars.size(); ++v) {
+      fx.vars[v].fixed = true;
+      fx.vars[v].cur = best.n[v];
+    }
+    auto a = SolveMilp(fx);
+    if (a.ok()) {
+      Solution t = best;
+      t.x_pd = a->x_pd;
+      t.x_p = a->x_p;
+      t.x_d = a->x_d;
+      t.unserved = a->unserved;
+      Evaluate(in, &t);
+      if (t.objective < best.objective) best = std::move(t);
+    }
+  }
   best.solver = "fast";
   best.status = "feasible";
   best.lower_bound = std::min(lb, best.objective);
