@@ -395,6 +395,12 @@ bool Agent::IngestMetrics(int si, const bus::Metrics& in, bus::DecodeError* err)
   int ci = 0;
   if (!in.service_class.empty()) {
     auto cit = class_index_.find(in.service_class);
+    if (cit == class_index_.end() && !cfg_.class_names.empty() &&
+        std::find(cfg_.class_names.begin(), cfg_.class_names.end(), in.service_class) ==
+            cfg_.class_names.end()) {
+      *err = {bus::Reject::kUnknownModel, "class '" + in.service_class + "' is not configured"};
+      return false;
+    }
     if (cit == class_index_.end()) {
       if (classes_.size() >= 255) {
         *err = {bus::Reject::kBadValue, "too many distinct classes"};

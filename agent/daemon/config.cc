@@ -246,9 +246,12 @@ bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
         cfg->problem_options = problem["options"].dump();
         problem.erase("options");
       }
-      if (problem.contains("classes") && problem["classes"].is_array() &&
-          !problem["classes"].empty() && problem["classes"][0].is_object())
-        cfg->default_class = Get<std::string>(problem["classes"][0], "name", "");
+      if (problem.contains("classes") && problem["classes"].is_array()) {
+        for (const auto& c : problem["classes"])
+          if (c.is_object() && c.contains("name") && c["name"].is_string())
+            cfg->class_names.push_back(c["name"].get<std::string>());
+        if (!cfg->class_names.empty()) cfg->default_class = cfg->class_names[0];
+      }
       cfg->problem_json = problem.dump();
     }
     if (r.contains("solve")) {

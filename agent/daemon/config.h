@@ -49,6 +49,7 @@ struct Config {
   std::string problem_json;
   std::string problem_options = "{}";  // the problem's `options` (JSON object)
   std::string default_class;   // for metrics without `class` (default: the first class)
+  std::vector<std::string> class_names;  // the problem's classes; metrics naming others are rejected
   double default_input_tokens = 512, default_output_tokens = 128;  // when not measured
   std::vector<ModelConfig> models;
   // node mode

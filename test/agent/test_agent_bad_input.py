@@ -97,6 +97,10 @@ class BadInputTest(unittest.TestCase):
         body = msgpack.packb({"model": MODEL, "variant": "tpu-v9", "running": 3.0})
         self.check_rejected("unknown_model", lambda p: [b"metrics", p.header(), body], "whov")
 
+    def test_unknown_class(self):
+        body = msgpack.packb({"model": MODEL, "class": "vip", "running": 3.0})
+        self.check_rejected("unknown_model", lambda p: [b"metrics", p.header(), body], "whoc")
+
     def test_oversized(self):
         body = msgpack.packb({"model": MODEL, "pad": "x" * 8192})
         self.check_rejected("oversized", lambda p: [b"metrics", p.header(), body], "big", header_ok=False)
