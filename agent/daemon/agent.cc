@@ -104,6 +104,15 @@ Agent::Agent(Config cfg, std::unique_ptr<VariantApi> api, zmq::context_t* zctx)
     : cfg_(std::move(cfg)), api_(std::move(api)), zctx_(zctx) {}
 
 Agent::~Agent() {
+  if (solver_.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(solver_mu_);
+      solver_stop_ = true;
+    }
+    solver_cv_.notify_all();
+    solver_.join();  // after the current solve, if any
+  }
+  solver_rx_.reset();
   if (writer_.joinable()) {
     {
       std::lock_guard<std::mutex> l(writer_mu_);
@@ -194,6 +203,12 @@ bool Agent::Init(std::string* err) {
   }
   RestoreState();
   if (!cfg_.state_file.empty()) writer_ = std::thread([this] { WriterLoop(); });
+  if (any_optimizer_) {
+    solver_endpoint_ = "inproc://variant-agent-solver-" + std::to_string(reinterpret_cast<uintptr_t>(this));
+    solver_rx_ = std::make_unique<zmq::socket_t>(*zctx_, zmq::socket_type::pair);
+    solver_rx_->bind(solver_endpoint_);  // bound before the thread connects
+    solver_ = std::thread([this] { SolverLoop(); });
+  }
   spdlog::info("agent '{}' up: xsub {} xpub {} metrics {} models {} ({} by plugins)", cfg_.source,
                cfg_.xsub, cfg_.xpub, cfg_.metrics_listen.empty() ? "off" : cfg_.metrics_listen,
                models_.size(), std::count_if(models_.begin(), models_.end(),
@@ -203,7 +218,9 @@ bool Agent::Init(std::string* err) {
 
 int Agent::Run(const std::atomic<bool>* stop) {
   zmq::pollitem_t items[] = {{xsub_->handle(), 0, ZMQ_POLLIN, 0},
-                             {xpub_->handle(), 0, ZMQ_POLLIN, 0}};
+                             {xpub_->handle(), 0, ZMQ_POLLIN, 0},
+                             {solver_rx_ ? solver_rx_->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+  const int n_items = solver_rx_ ? 3 : 2;
   last_publish_ = MonoNow();
   next_stale_check_ = MonoNow() + cfg_.stale_after_s / 4;
   zmq::message_t frames[3];
@@ -218,7 +235,7 @@ int Agent::Run(const std::atomic<bool>* stop) {
     long timeout_ms = std::max(0L, static_cast<long>(std::ceil((next - now) * 1000)));
     timeout_ms = std::min(timeout_ms, 500L);  // bounded so a stop request is seen
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(timeout_ms));
+      zmq::poll(items, n_items, std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       spdlog::error("poll: {}", e.what());
@@ -242,6 +259,10 @@ int Agent::Run(const std::atomic<bool>* stop) {
     if (items[1].revents & ZMQ_POLLIN) {
       zmq::message_t sub;
       while (xpub_->recv(sub, zmq::recv_flags::dontwait)) OnSubscription(sub);
+    }
+    if (n_items > 2 && (items[2].revents & ZMQ_POLLIN)) {
+      zmq::message_t wake;
+      while (solver_rx_->recv(wake, zmq::recv_flags::dontwait)) OnSolveResult();
     }
     now = MonoNow();
     if (now >= next_stale_check_) {
@@ -705,51 +726,111 @@ bool Agent::DecidePlugin(Model* m, std::string* err) {
   return true;
 }
 
+void Agent::SubmitSolve() {
+  // The whole optimizer problem: configured part + live demand + now_s.
+  std::string problem = cfg_.problem_json;
+  if (problem.size() >= 2 && problem.back() == '}') {
+    problem.pop_back();
+    if (problem.size() > 1) problem += ',';
+    json options = json::parse(cfg_.problem_options, nullptr, false);
+    if (!options.is_object()) options = json::object();
+    options["now_s"] = WallNow();
+    problem += "\"demand\":" + DemandJson() + ",\"options\":" + options.dump() + "}";
+  }
+  {
+    std::lock_guard<std::mutex> l(solver_mu_);
+    solver_job_problem_ = std::move(problem);
+    solver_job_current_ = CurrentJson();
+    solver_has_job_ = true;
+  }
+  solver_busy_ = true;
+  solver_again_ = false;
+  solver_cv_.notify_one();
+}
+
+void Agent::SolverLoop() {
+  // The only thread that touches api_ once Run() started (a variant_ctx is used by
+  // one thread at a time). Results go back through the inproc PAIR socket.
+  zmq::socket_t tx(*zctx_, zmq::socket_type::pair);
+  tx.connect(solver_endpoint_);
+  std::unique_lock<std::mutex> l(solver_mu_);
+  while (true) {
+    solver_cv_.wait(l, [&] { return solver_has_job_ || solver_stop_; });
+    if (solver_stop_) break;
+    std::string problem = std::move(solver_job_problem_), current = std::move(solver_job_current_);
+    solver_has_job_ = false;
+    l.unlock();
+    SolveResult r;
+    const double t0 = MonoNow();
+    r.rc = api_->Solve(problem, current, cfg_.solver, &r.out, &r.err);
+    r.seconds = MonoNow() - t0;
+    l.lock();
+    solver_result_ = std::move(r);
+    solver_has_result_ = true;
+    l.unlock();
+    const char wake = 1;
+    tx.send(zmq::buffer(&wake, 1), zmq::send_flags::none);
+    l.lock();
+  }
+  l.unlock();
+  tx.close();
+}
+
+void Agent::OnSolveResult() {
+  SolveResult r;
+  {
+    std::lock_guard<std::mutex> l(solver_mu_);
+    if (!solver_has_result_) return;
+    r = std::move(solver_result_);
+    solver_has_result_ = false;
+  }
+  solver_busy_ = false;
+  exporter_->ObserveSolve(r.seconds);
+  json parsed;
+  if (r.rc == VARIANT_OK) {
+    parsed = json::parse(r.out, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+      r.rc = VARIANT_E_INTERNAL;
+      r.err = "VARIANT_E_INTERNAL: variant_solve returned a decision that is not a JSON object";
+    }
+  }
+  bool ok = r.rc == VARIANT_OK;
+  if (ok) {
+    optimizer_ = std::move(parsed);
+    optimizer_text_ = std::move(r.out);
+    optimizer_status_ = {{"status", "ok"}};
+    exporter_->SolverOk();
+    RebuildOptimizerFragments();
+  } else {
+    std::string code = r.err.substr(0, r.err.find(':'));
+    exporter_->SolverError(code);
+    optimizer_status_ = {{"status", code}, {"error", r.err}};
+    if (MonoNow() - last_solve_error_log_ > 10) {
+      spdlog::error("solve failed, keeping the last decision: {}", r.err);
+      last_solve_error_log_ = MonoNow();
+    }
+  }
+  if (ok) PublishDecision();
+  // Demand moved again while it solved: solve once more on the newest demand.
+  if (solver_again_) SubmitSolve();
+}
+
 void Agent::Decide(bool full) {
   pending_solve_ = -1;
   const double t0 = MonoNow();
   last_decide_ = t0;
-  bool any_ok = false, optimizer_changed = false;
-  // 1. The optimizer, for every model without a plugin policy.
+  bool any_ok = false;
+  // 1. The optimizer, for every model without a plugin policy, on the solver thread;
+  //    OnSolveResult() publishes its answer. One solve at a time: a request while one
+  //    runs is folded into a single re-solve when it returns.
   if (any_optimizer_) {
-    std::string problem = cfg_.problem_json;
-    if (problem.size() >= 2 && problem.back() == '}') {
-      problem.pop_back();
-      if (problem.size() > 1) problem += ',';
-      json options = json::parse(cfg_.problem_options, nullptr, false);
-      if (!options.is_object()) options = json::object();
-      options["now_s"] = WallNow();
-      problem += "\"demand\":" + DemandJson() + ",\"options\":" + options.dump() + "}";
-    }
-    std::string out, err;
-    int rc = api_->Solve(problem, CurrentJson(), cfg_.solver, &out, &err);
-    json parsed;
-    if (rc == VARIANT_OK) {
-      parsed = json::parse(out, nullptr, false);
-      if (parsed.is_discarded() || !parsed.is_object()) {
-        rc = VARIANT_E_INTERNAL;
-        err = "VARIANT_E_INTERNAL: variant_solve returned a decision that is not a JSON object";
-      }
-    }
-    if (rc == VARIANT_OK) {
-      optimizer_ = std::move(parsed);
-      optimizer_text_ = std::move(out);
-      optimizer_changed = true;
-      optimizer_status_ = {{"status", "ok"}};
-      exporter_->SolverOk();
-      any_ok = true;
-    } else {
-      std::string code = err.substr(0, err.find(':'));
-      exporter_->SolverError(code);
-      optimizer_status_ = {{"status", code}, {"error", err}};
-      static double last_log = -1e9;
-      if (MonoNow() - last_log > 10) {
-        spdlog::error("solve failed, keeping the last decision: {}", err);
-        last_log = MonoNow();
-      }
-    }
+    if (solver_busy_)
+      solver_again_ = true;
+    else
+      SubmitSolve();
   }
-  // 2. Plugin policies.
+  // 2. Plugin policies, here and now.
+  bool any_plugin = false;
   for (Model& m : models_) {
     if (!m.policy) {
       m.solved_rate = ModelRate(m);
@@ -757,6 +838,7 @@ void Agent::Decide(bool full) {
       continue;
     }
     if (!full && !m.dirty) continue;
+    any_plugin = true;
     m.solved_rate = ModelRate(m);
     m.dirty = false;
     std::string err;
@@ -768,14 +850,16 @@ void Agent::Decide(bool full) {
       spdlog::error("{} (keeping its last decision)", err);
     }
   }
-  exporter_->ObserveSolve(MonoNow() - t0);
-  if (!any_ok) return;
+  if (any_plugin) exporter_->ObserveSolve(MonoNow() - t0);
+  if (any_ok) PublishDecision();
+}
 
+void Agent::PublishDecision() {
+  const double t0 = MonoNow();
   // 3. Merge and publish. Each model's share of the decision and guidance is kept
   // as encoded msgpack and re-encoded only when that model was re-decided, so a
   // decision over 1,000 models where one moved costs little more than one model.
   const double t1 = MonoNow();
-  if (optimizer_changed) RebuildOptimizerFragments();
   double cost = optimizer_cost_;
   size_t n_alloc = optimizer_alloc_n_, n_guid = 0;
   for (const Model& m : models_) {
@@ -861,8 +945,9 @@ void Agent::Decide(bool full) {
   PublishRaw(bus::kTopicGuidance, std::string(gb.data(), gb.size()));
   const double t3 = MonoNow();
   exporter_->SetCost(cost);
-  spdlog::debug("decision {}: decide {:.3f} ms, assemble {:.3f} ms, publish {:.3f} ms",
-                decision_id_, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3);
+  spdlog::debug("decision {}: assemble {:.3f} ms, publish {:.3f} ms", decision_id_,
+                (t2 - t1) * 1e3, (t3 - t2) * 1e3);
+  (void)t0;
   // The state file is written shortly after, off the event-to-decision path; a burst
   // of decisions is written once.
   if (state_due_ < 0) state_due_ = MonoNow() + kStateDelayS;

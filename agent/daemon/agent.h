@@ -65,6 +65,10 @@ class Agent {
   // full: every plugin model (the max-staleness timer); else only those whose
   // demand or inventory moved. The optimizer always sees the whole problem.
   void Decide(bool full);
+  void PublishDecision();
+  void SubmitSolve();
+  void SolverLoop();
+  void OnSolveResult();
   std::string DemandJson() const;
   std::string CurrentJson() const;
   bool DecidePlugin(Model* m, std::string* err);
@@ -116,6 +120,23 @@ class Agent {
   double last_publish_ = 0;
   double next_stale_check_ = 0;
   bool any_optimizer_ = false;
+  // Solver thread: owns api_ after Init; one job at a time.
+  struct SolveResult {
+    int rc = 0;
+    std::string out, err;
+    double seconds = 0;
+  };
+  std::thread solver_;
+  std::mutex solver_mu_;
+  std::condition_variable solver_cv_;
+  std::string solver_job_problem_, solver_job_current_;
+  bool solver_has_job_ = false, solver_stop_ = false, solver_has_result_ = false;
+  SolveResult solver_result_;
+  std::string solver_endpoint_;
+  std::unique_ptr<zmq::socket_t> solver_rx_;
+  bool solver_busy_ = false;   // loop thread only
+  bool solver_again_ = false;  // loop thread only: re-solve when the running one returns
+  double last_solve_error_log_ = -1e9;
   // State-file writer: the newest encoded snapshot waits here for the writer thread.
   std::thread writer_;
   std::mutex writer_mu_;
