@@ -927,6 +927,21 @@ Result<Solution> SolveFast(const Instance& in) {
       if (t.objective < best.objective) best = std::move(t);
     }
   }
+  // Small instances: the exact solver is cheap there; keep the better answer.
+  if (in.fast_exact_small && pairs <= 2000 && in.vars.size() <= 200) {
+    Instance ex = in;
+    ex.time_limit_s = std::min(in.time_limit_s, 0.1);
+    auto m = SolveMilp(ex);
+    if (m.ok()) {
+      if (std::isfinite(m->lp_bound) && m->status.find("lexicographic") == std::string::npos)
+        lb = std::max(lb, m->lp_bound);
+      if (m->objective < best.objective - 1e-9 * std::abs(best.objective)) {
+        const bool opt = m->proven_optimal && m->status.find("lexicographic") == std::string::npos;
+        best = std::move(m.value());
+        if (opt) lb = std::max(lb, best.objective);
+      }
+    }
+  }
   best.solver = "fast";
   best.status = "feasible";
   best.lower_bound = std::min(lb, best.objective);

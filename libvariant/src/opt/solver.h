@@ -53,6 +53,9 @@ struct Instance {
   int n_models = 0;
   double transition = 0;  // × price per replica added or removed
   double time_limit_s = 10;
+  // Fast solver: on small instances (<= 2,000 pairs, <= 200 variants) also run the
+  // MILP for at most 100 ms and keep the better answer (and its bound).
+  bool fast_exact_small = true;
 
   double Price(int v) const { return vars[v].tp * accels[vars[v].accel].cost; }
   // Sets penalties from priorities so that higher priority is always served first
