@@ -191,7 +191,7 @@ bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
       }
       problem = LoadDoc(pf);
     } else if (r.contains("problem")) {
-      problem = r["problem"];
+      problem = std::move(r["problem"]);  // no second copy of a large problem
     }
     if (!problem.is_null()) {
       if (!problem.is_object()) {
