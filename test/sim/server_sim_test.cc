@@ -193,6 +193,45 @@ TEST_F(SimTest, IdleClockFollowsAdvance) {
   EXPECT_GT(sim->finished()[0].first_token_s, 12.0);
 }
 
+// A cluster simulator feeds requests as its clock reaches them; that must give the
+// same answer as handing the whole list over at once.
+TEST_F(SimTest, IncrementalFeedingEqualsBatchRun) {
+  ServerConfig c = Cfg();
+  c.max_batch = 32;
+  c.kv_capacity_tokens = 30000;
+  std::mt19937_64 rng(3);
+  std::uniform_int_distribution<int> in(20, 2500), out(1, 300);
+  std::vector<SimRequest> reqs;
+  double t = 0;
+  for (int i = 0; i < 400; ++i) {
+    t += std::exponential_distribution<double>(12)(rng);
+    reqs.push_back({static_cast<uint64_t>(i), t, in(rng), out(rng), 0});
+  }
+  auto batch = Make(c);
+  for (const SimRequest& r : reqs) ASSERT_TRUE(batch->Enqueue(r).ok());
+  batch->Drain();
+  auto inc = Make(c);
+  for (const SimRequest& r : reqs) {
+    inc->AdvanceTo(r.arrival_s);
+    ASSERT_TRUE(inc->Enqueue(r).ok());
+  }
+  inc->SetDraining(true);
+  inc->Drain();
+  EXPECT_TRUE(inc->Empty());
+  ASSERT_EQ(batch->finished().size(), inc->finished().size());
+  for (size_t i = 0; i < batch->finished().size(); ++i) {
+    const RequestResult& a = batch->finished()[i];
+    const RequestResult& b = inc->finished()[i];
+    EXPECT_EQ(a.id, b.id);
+    EXPECT_DOUBLE_EQ(a.first_token_s, b.first_token_s);
+    EXPECT_DOUBLE_EQ(a.finish_s, b.finish_s);
+    EXPECT_EQ(a.preemptions, b.preemptions);
+  }
+  EXPECT_EQ(batch->counters().steps, inc->counters().steps);
+  EXPECT_EQ(batch->counters().itl_ms.count(), inc->counters().itl_ms.count());
+  EXPECT_EQ(batch->counters().generation_tokens, inc->counters().generation_tokens);
+}
+
 TEST_F(SimTest, PrefixHitsRemovePrefillWork) {
   ServerConfig c = Cfg();
   c.prefix_hit_ratio = 0.5;
