@@ -13,6 +13,7 @@ PACKAGES=(
   python3 python3-zmq python3-msgpack python3-yaml
   prometheus
   libcpp-httplib-dev libssl-dev openssl yamllint
+  chromium  # test/report: the HTML report opened headless
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
   prometheus
 )
