@@ -18,6 +18,7 @@ void AddModelCommands(CLI::App& app);  // cmd_model.cc: model batch-latency|capa
 void AddBusCommands(CLI::App& app);    // cmd_bus.cc: bus-bench
 void AddSolveCommands(CLI::App& app);  // cmd_solve.cc: solve, bench-solver
 void AddSimCommands(CLI::App& app);    // cmd_sim.cc: sim-server, model-vs-sim
+void AddReportCommands(CLI::App& app);  // cmd_report.cc: report
 
 }  // namespace variantctl
 

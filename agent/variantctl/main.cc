@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   variantctl::AddBusCommands(app);
   variantctl::AddSolveCommands(app);
   variantctl::AddSimCommands(app);
+  variantctl::AddReportCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
