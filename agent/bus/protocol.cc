@@ -38,7 +38,12 @@ bool Fail(DecodeError* err, Reject r, std::string detail) {
 bool Parse(const void* data, size_t len, msgpack::object_handle* oh, DecodeError* err) {
   try {
     size_t off = 0;
-    *oh = msgpack::unpack(static_cast<const char*>(data), len, off);
+    // Every element, key or byte takes at least one byte of input, so no count in a
+    // well-formed message exceeds len. Without this limit a 5-byte array32 header
+    // claiming 2^31 elements makes msgpack allocate 32 GiB before it notices the
+    // message is short (found by test/fuzz/fuzz_bus_metrics).
+    const msgpack::unpack_limit limit(len, len, len, len, len, 64);
+    *oh = msgpack::unpack(static_cast<const char*>(data), len, off, nullptr, nullptr, limit);
     if (off != len)
       return Fail(err, Reject::kTruncated,
                   std::to_string(len - off) + " bytes after the msgpack object");
