@@ -14,6 +14,7 @@ PACKAGES=(
   prometheus
   libcpp-httplib-dev libssl-dev openssl yamllint
   chromium  # test/report: the HTML report opened headless
+  clang libclang-rt-dev  # test/fuzz: libFuzzer targets (scripts/fuzz.sh, CI)
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
   prometheus
 )
