@@ -136,8 +136,11 @@ int RunBench(const BenchOpts& o) {
     double unserved = 0;
     for (size_t i = 0; i < in.dems.size(); ++i) unserved += in.dems[i].rate * s.unserved[i];
     j["solvers"][w] = {{"solve_ms", s.solve_ms},  {"cpu_ms", cpu_ms}, {"cost_per_hour", s.cost},
-                       {"objective", s.objective}, {"lower_bound", s.lower_bound},
-                       {"gap", s.gap},             {"status", s.status},
+                       {"objective", s.objective},
+                       {"lower_bound", variant::opt::CostLowerBound(s)},
+                       {"gap", variant::opt::CostGap(s)},
+                       {"objective_lower_bound", s.lower_bound},
+                       {"objective_gap", s.gap},   {"status", s.status},
                        {"unserved_rps", unserved}};
     if (std::isfinite(s.lp_bound)) j["solvers"][w]["lp_bound"] = s.lp_bound;
     auto chk = variant::opt::CheckSolution(in, s);

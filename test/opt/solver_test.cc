@@ -179,6 +179,52 @@ TEST(Solver, CapsNeverExceededAndStrictPriorityUnderShortage) {
   EXPECT_GT(shortage, 20);  // the property was exercised
 }
 
+// Both solvers, random instances with transition costs, current replicas and
+// shortage: the objective bound never exceeds the objective (nor the MILP optimum),
+// and the cost-footing bound (the decision's lower_bound) never exceeds the cost.
+TEST(Solver, LowerBoundNeverAboveCostOrObjective) {
+  std::mt19937_64 rng(2026);
+  int positive_transition = 0;
+  for (int t = 0; t < 120; ++t) {
+    GenSpec g;
+    g.models = 1 + static_cast<int>(rng() % 3);
+    g.variants = 2 + static_cast<int>(rng() % 3);
+    g.accels = 1 + static_cast<int>(rng() % 3);
+    g.slices = 1 + static_cast<int>(rng() % 2);
+    g.classes = 1 + static_cast<int>(rng() % 2);
+    g.disaggregated = t % 3 == 2;
+    g.tightness = 0.3 + 1.5 * U01(rng);
+    g.transition = t % 2 ? 0.05 + 0.3 * U01(rng) : 0.0;
+    Instance in = Generate(g, rng);
+    for (auto& v : in.vars) v.cur = static_cast<int>(rng() % 3);
+    // Keep the current replicas within the counts (the solvers may move them anyway).
+    std::vector<double> used(in.accels.size(), 0);
+    for (auto& v : in.vars) {
+      if (used[v.accel] + v.tp * v.cur > in.accels[v.accel].count) v.cur = 0;
+      used[v.accel] += v.tp * v.cur;
+    }
+    Instance pure = in;
+    pure.fast_exact_small = false;
+    auto m = SolveMilp(in);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    for (const Instance* x : {&pure, &in}) {
+      auto f = SolveFast(*x);
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      for (const Solution* s : {&*f, &*m}) {
+        EXPECT_LE(s->lower_bound, s->objective * (1 + 1e-9) + 1e-9) << s->solver << " " << t;
+        EXPECT_LE(CostLowerBound(*s), s->cost + 1e-9) << s->solver << " " << t;
+        EXPECT_GE(CostLowerBound(*s), 0) << s->solver << " " << t;
+        EXPECT_GE(CostGap(*s), 0);
+        if (s->transition > 0) ++positive_transition;
+      }
+      if (m->proven_optimal && m->status.find("lexicographic") == std::string::npos) {
+        EXPECT_LE(f->lower_bound, m->objective * (1 + 1e-6) + 1e-6) << "instance " << t;
+      }
+    }
+  }
+  EXPECT_GT(positive_transition, 50);  // the case that broke basic.yaml was exercised
+}
+
 TEST(Solver, SyntheticClusterFastIsFeasibleWithValidBound) {
   SynthSpec sp;
   sp.models = 50;

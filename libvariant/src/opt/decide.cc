@@ -192,9 +192,13 @@ json SolutionJson(const Problem& p, const Built& B, const Solution& sol,
   for (size_t v = 0; v < emitted.size(); ++v) cost += in.Price(static_cast<int>(v)) * emitted[v];
   j["cost_per_hour"] = cost;
   j["objective"] = sol.objective;
-  j["lower_bound"] = sol.lower_bound;
+  // lower_bound and gap on the cost's footing (solver.h CostLowerBound); the
+  // objective's own bound and gap beside them.
+  j["lower_bound"] = CostLowerBound(sol);
+  j["gap"] = CostGap(sol);
+  j["objective_lower_bound"] = sol.lower_bound;
+  j["objective_gap"] = sol.gap;
   j["lp_bound"] = std::isfinite(sol.lp_bound) ? json(sol.lp_bound) : json(nullptr);
-  j["gap"] = sol.gap;
   j["solve_ms"] = sol.solve_ms;
   j["target_cost_per_hour"] = sol.cost;
   j["change_capped"] = emitted != sol.n;

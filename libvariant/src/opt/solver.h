@@ -6,6 +6,7 @@
 #ifndef VARIANT_SRC_OPT_SOLVER_H_
 #define VARIANT_SRC_OPT_SOLVER_H_
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -84,6 +85,20 @@ struct Solution {
 
 // Recomputes cost/penalty/transition/objective/gap of s from n and unserved.
 void Evaluate(const Instance& in, Solution* s);
+
+// lower_bound bounds the objective (cost + unserved penalty + transition), so it can
+// lie above the cost alone (examples/basic.yaml: every replica is new, transition
+// 2.97 on cost 29.65). The bound on the cost's footing, reported as the decision's
+// `lower_bound`: any allocation whose penalty + transition terms are no larger than
+// s's costs at least lower_bound - (objective - cost), which is <= s.cost exactly when
+// lower_bound <= objective (the tests check both solvers).
+inline double CostLowerBound(const Solution& s) {
+  return std::max(0.0, s.lower_bound - (s.objective - s.cost));
+}
+// (cost - CostLowerBound) / cost: the same absolute gap as `gap`, relative to the cost.
+inline double CostGap(const Solution& s) {
+  return s.cost > 0 ? std::max(0.0, (s.cost - CostLowerBound(s)) / s.cost) : 0.0;
+}
 // Exact MILP; VARIANT_E_TIMEOUT if the time limit passed with no integer solution,
 // VARIANT_E_INFEASIBLE if none exists (only possible when minimum replicas exceed caps).
 Result<Solution> SolveMilp(const Instance& in);
