@@ -23,6 +23,7 @@
 #include "bus/protocol.h"
 #include "fake_apiserver.h"
 #include "loopback_server.h"
+#include "sim_pods.h"
 #include "variant/actuator/follow.h"
 #include "test_servers.h"
 #include "variant/collector/prometheus_source.h"
@@ -131,6 +132,7 @@ class E2ELoop : public ::testing::Test {
     acfg.port = api_->port();
     acfg.token_path = pki_.dir + "/token";
     acfg.ca_path = pki_.ca_crt;
+    acfg.max_attempts = acfg_max_attempts_;
     act_ = std::make_unique<actuator::Actuator>(acfg, &clock_);
     workloads_ = {
         {{"llama-3-8b", "h100-tp1"}, {actuator::WorkloadKind::kDeployment, "llm", "llama-3-8b-h100-tp1"}},
@@ -174,6 +176,20 @@ class E2ELoop : public ::testing::Test {
       pub_->send(zmq::buffer(hb), zmq::send_flags::sndmore);
       pub_->send(zmq::buffer(body), zmq::send_flags::none);
     }
+  }
+
+  // Publishes ms (re-collected by `collect`, if given, each round) until the actuator
+  // has executed `want` plans with steps (bounded: ~30 s).
+  bool RunUntil(size_t want, std::vector<bus::Metrics>* ms,
+                const std::function<void()>& collect = nullptr) {
+    for (int i = 0; i < 300; ++i) {
+      if (collect) collect();
+      Publish(*ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      Drain();
+      if (PlansWithSteps() >= want) return true;
+    }
+    return false;
   }
 
   size_t PlansWithSteps() {
@@ -237,6 +253,7 @@ class E2ELoop : public ::testing::Test {
   std::unique_ptr<zmq::socket_t> sub_, pub_;
   std::map<int64_t, json> decisions_, plans_;
   InstantClock clock_;
+  const int acfg_max_attempts_ = 4;
   std::unique_ptr<actuator::Actuator> act_;
   actuator::WorkloadMap workloads_;
   std::mutex mu_;
@@ -258,17 +275,7 @@ TEST_F(E2ELoop, ScrapingPods) {
   pod_a.Serve(Fixture("vllm_v1_t110.txt"));
   pod_b.Serve(Fixture("vllm_v1_t110.txt"));
   ASSERT_TRUE(source.Collect(110, &ms, &err)) << err;
-  // Publish until the actuator has executed `want` plans with steps (bounded: ~30 s).
-  auto run_until = [&](size_t want) {
-    for (int i = 0; i < 300; ++i) {
-      Publish(ms);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      Drain();
-      if (PlansWithSteps() >= want) return true;
-    }
-    return false;
-  };
-  ASSERT_TRUE(run_until(1)) << "no plan executed; the agent's log:\n" << AgentLog();
+  ASSERT_TRUE(RunUntil(1, &ms)) << "no plan executed; the agent's log:\n" << AgentLog();
   // A hundredfold rise in traffic: 2,000 more completions in the next 10 s.
   std::string t120 = Fixture("vllm_v1_t110.txt");
   const std::string from = "finished_reason=\"stop\",model_name=\"llama-3-8b\"} 30.0";
@@ -278,7 +285,7 @@ TEST_F(E2ELoop, ScrapingPods) {
   pod_a.Serve(t120);
   pod_b.Serve(t120);
   ASSERT_TRUE(source.Collect(120, &ms, &err)) << err;
-  ASSERT_TRUE(run_until(2)) << "no second plan; the agent's log:\n" << AgentLog();
+  ASSERT_TRUE(RunUntil(2, &ms)) << "no second plan; the agent's log:\n" << AgentLog();
   ExpectPatchesFollowThePlans();
 }
 
@@ -306,6 +313,119 @@ TEST_F(E2ELoop, ThroughPrometheus) {
   }
   ASSERT_TRUE(done) << "no plan executed; the agent's log:\n" << AgentLog();
   ExpectPatchesFollowThePlans();
+}
+
+// The same loop fed by the simulator's servers (bridge/sim ServerSim, continuous
+// batching on the measured tables) serving vLLM's /metrics over HTTP: 2 rps per pod,
+// then 60 rps per pod.
+TEST_F(E2ELoop, SimulatedServers) {
+  sim::testing::SimPod pod_a("llama-3-8b", "h100", 2, 800, 150, 31);
+  sim::testing::SimPod pod_b("llama-3-8b", "h100", 2, 800, 150, 32);
+  collector::VllmSource source({{pod_a.url(), "pod-a", "h100-tp1", "interactive"},
+                               {pod_b.url(), "pod-b", "h100-tp1", "interactive"}});
+  std::vector<bus::Metrics> ms;
+  std::string err;
+  auto collect_at = [&](double t) {
+    pod_a.AdvanceTo(t);
+    pod_b.AdvanceTo(t);
+    ASSERT_TRUE(source.Collect(t, &ms, &err)) << err;
+  };
+  collect_at(30);
+  collect_at(60);
+  ASSERT_TRUE(RunUntil(1, &ms)) << "no plan executed; the agent's log:\n" << AgentLog();
+  pod_a.SetRate(60);
+  pod_b.SetRate(60);
+  collect_at(90);
+  collect_at(120);
+  std::cout << "simulated pods: " << ms[0].arrival_rate_rps << " rps derived after the rise\n";
+  ASSERT_TRUE(RunUntil(2, &ms)) << "no second plan; the agent's log:\n" << AgentLog();
+  ExpectPatchesFollowThePlans();
+}
+
+// Simulated servers (virtual clock following the wall clock) -> a real Prometheus ->
+// PrometheusSource -> agent -> actuator.
+TEST_F(E2ELoop, SimulatedServersThroughPrometheus) {
+  sim::testing::SimPod pod_a("llama-3-8b", "h100", 10, 800, 150, 41);
+  sim::testing::SimPod pod_b("llama-3-8b", "h100", 10, 800, 150, 42);
+  int port = FreePort();
+  collector::testing::Prometheus prom({pod_a.port(), pod_b.port()}, port);
+  collector::PrometheusOptions opt;
+  opt.server = {"127.0.0.1", port, ""};
+  opt.window = "10s";
+  collector::PrometheusSource source(opt);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<bus::Metrics> ms;
+  auto collect = [&] {
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    pod_a.AdvanceTo(t);
+    pod_b.AdvanceTo(t);
+    std::vector<bus::Metrics> got;
+    std::string err;
+    if (t > 3 && source.Collect(&got, &err)) {
+      for (bus::Metrics& m : got) m.service_class = "interactive";
+      ms = got;
+    }
+  };
+  ASSERT_TRUE(RunUntil(1, &ms, collect)) << "no plan executed; the agent's log:\n" << AgentLog();
+  ExpectPatchesFollowThePlans();
+}
+
+// A scale endpoint that answers 500 forever: the plan's step fails after a bounded
+// number of requests, the later steps stay pending and are reported, and the loop
+// goes on: the next decision's plan is executed (its PATCHes arrive).
+TEST_F(E2ELoop, AScaleEndpointFailingForeverBlocksNothingElse) {
+  api_->AlwaysFail("/apis/apps/v1/namespaces/llm/deployments/llama-3-8b-a100-tp1/scale", 500);
+  sim::testing::SimPod pod_a("llama-3-8b", "h100", 2, 800, 150, 51);
+  collector::VllmSource source({{pod_a.url(), "pod-a", "h100-tp1", "interactive"}});
+  std::vector<bus::Metrics> ms;
+  std::string err;
+  auto collect_at = [&](double t) {
+    pod_a.AdvanceTo(t);
+    ASSERT_TRUE(source.Collect(t, &ms, &err)) << err;
+  };
+  collect_at(30);
+  collect_at(60);
+  ASSERT_TRUE(RunUntil(1, &ms)) << "no plan executed; the agent's log:\n" << AgentLog();
+  pod_a.SetRate(120);
+  collect_at(90);
+  collect_at(120);
+  ASSERT_TRUE(RunUntil(2, &ms)) << "no second plan; the agent's log:\n" << AgentLog();
+  follower_->Stop();
+  std::lock_guard<std::mutex> l(mu_);
+  int failed = 0, pending_or_done = 0;
+  for (const auto& r : reports_) {
+    std::cout << actuator::ReportToJson(r) << "\n";
+    bool seen_failure = false;
+    for (const auto& st : r.steps) {
+      if (st.state == actuator::StepState::kFailed) {
+        ++failed;
+        seen_failure = true;
+        EXPECT_EQ(st.last_http_status, 500);
+        EXPECT_EQ(st.attempts, acfg_max_attempts_);  // bounded
+        EXPECT_NE(st.step.name.find("a100"), std::string::npos);
+      } else if (seen_failure) {
+        EXPECT_EQ(st.state, actuator::StepState::kPending);  // never out of order
+      }
+      pending_or_done += st.state == actuator::StepState::kDone ? 1 : 0;
+    }
+    if (seen_failure) {
+      EXPECT_FALSE(r.complete);
+    }
+  }
+  // Requests to the broken endpoint are bounded by the attempts of each failed step.
+  size_t to_broken = 0;
+  for (const auto& rec : api_->Log())
+    to_broken += rec.path.find("a100-tp1/scale") != std::string::npos ? 1 : 0;
+  EXPECT_GE(failed, 1);
+  EXPECT_LE(to_broken, static_cast<size_t>(failed * acfg_max_attempts_));
+  // Nothing else blocked: the other deployment was still scaled.
+  size_t h100_patches = 0;
+  for (const auto& rec : api_->Log())
+    h100_patches += rec.method == "PATCH" && rec.path.find("h100-tp1/scale") != std::string::npos;
+  EXPECT_GE(h100_patches, 1u);
+  std::cout << "500 forever: " << reports_.size() << " plan(s), " << failed
+            << " failed step(s), " << to_broken << " request(s) to the broken endpoint, "
+            << pending_or_done << " step(s) done elsewhere\n";
 }
 
 }  // namespace
