@@ -503,9 +503,10 @@ class Plot {
   std::string Finish(const std::string& aria) const {
     std::string o = "<svg class=\"plot\" data-plot=\"" + kind_ + "\" viewBox=\"0 0 " + P(w_) +
                     " " + P(h_) + "\" role=\"img\" aria-label=\"" + EscapeHtml(aria) + "\">";
+    double top = std::min(y.px0, y.px1), bottom = std::max(y.px0, y.px1);
     o += "<defs><clipPath id=\"" + clip_ + "\"><rect x=\"" + P(x.px0) + "\" y=\"" +
-         P(y.px1 - 1) + "\" width=\"" + P(x.px1 - x.px0) + "\" height=\"" +
-         P(y.px0 - y.px1 + 2) + "\"/></clipPath></defs>";
+         P(top - 1) + "\" width=\"" + P(x.px1 - x.px0) + "\" height=\"" +
+         P(bottom - top + 2) + "\"/></clipPath></defs>";
     o += back_;
     o += "<g clip-path=\"url(#" + clip_ + ")\">" + data_ + "</g>";
     o += front_;
@@ -741,10 +742,8 @@ std::string SummarySection(Ctx& c) {
     std::vector<Tick> xt;
     plot.x.hi = LinearTicks(max_cost, 6, false, xt, "$");
     plot.x.lo = 0;
-    plot.y.lo = 0;
-    plot.y.hi = static_cast<double>(with_cost.size());
-    plot.y.px0 = m.top;
-    plot.y.px1 = h - m.bottom;  // rows top to bottom
+    plot.y.lo = static_cast<double>(with_cost.size());  // row 0 at the top
+    plot.y.hi = 0;
     plot.Frame(xt, {}, "total cost of the run (USD)", "");
     for (size_t i = 0; i < with_cost.size(); ++i) {
       const Policy& p = *with_cost[i];
@@ -1206,8 +1205,8 @@ std::string RunSection(Ctx& c) {
   if (!ms || !ms->is_array() || ms->empty()) {
     c.Miss("no \"models\" list");
   } else {
-    o += "<table class=\"data\"><thead><tr><th>model</th><th>trace</th><th>requests</th>"
-         "<th>classes</th></tr></thead><tbody>";
+    o += "<table class=\"data\"><thead><tr><th>model</th><th class=\"l\">trace</th><th>requests</th>"
+         "<th class=\"l\">classes</th></tr></thead><tbody>";
     for (const json& m : *ms) {
       std::string classes;
       if (const json* cl = Field(m, "classes"); cl && cl->is_array())
@@ -1280,14 +1279,14 @@ table.data.narrow{width:auto;min-width:420px}
 table.data th{text-align:right;font-weight:600;padding:6px 10px;border-bottom:2px solid var(--fg);
  white-space:nowrap}
 table.data th:first-child,table.data td.pol,table.data td.model,table.data td.path,
-table.data td.txt{text-align:left}
+table.data td.txt,table.data th.l{text-align:left}
 table.data td{text-align:right;padding:5px 10px;border-bottom:1px solid var(--line);white-space:nowrap}
 table.data tbody tr:nth-child(even){background:var(--bg-alt)}
 table.data tr.ours td{font-weight:bold}
 table.data tr.group td{border-top:2px solid #aab2bf}
 table.data td.model{font-weight:600;vertical-align:top;background:#fff}
 td.path{font-family:"DejaVu Sans Mono",monospace;font-size:12.5px}
-.ci{color:var(--muted);font-weight:normal;font-size:12px}
+.ci{display:block;color:var(--muted);font-weight:normal;font-size:11.5px;line-height:1.2}
 .dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:7px;vertical-align:0}
 table.params{font-size:13px;border-collapse:collapse;margin-top:8px}
 table.params th{text-align:left;font-weight:normal;color:var(--muted);padding:2px 16px 2px 0}
