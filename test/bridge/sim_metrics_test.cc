@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <cmath>
 #include <thread>
 
@@ -52,6 +55,38 @@ TEST(SimMetrics, ExpositionParsesAndMatchesTheSimulation) {
     EXPECT_EQ(std::isnan(Value(e, "vllm:prefix_cache_hits_total")), legacy);
     EXPECT_EQ(std::isnan(Value(e, "vllm:gpu_prefix_cache_hit_rate")), !legacy);
   }
+}
+
+// Every vLLM metric the chart's dashboard, HPA and KEDA objects may query
+// (charts/variant-autoscaler/metrics.txt) is one the simulated vLLM server exports,
+// under the current or the legacy names.
+TEST(SimMetrics, EveryVllmMetricTheChartQueriesIsExported) {
+  std::set<std::string> exported;
+  for (sim::VllmNames names : {sim::VllmNames::kCurrent, sim::VllmNames::kLegacy}) {
+    sim::ExpositionOptions opt;
+    opt.names = names;
+    SimPod pod("llama-3-8b", "h100", 5, 800, 120, 1, opt);
+    pod.AdvanceTo(5);
+    sim::VllmMetricsState st;
+    st.Observe(pod.sim());
+    collector::Exposition e;
+    collector::ParseError err;
+    ASSERT_TRUE(collector::ParseExposition(st.Render(pod.sim(), opt), &e, &err));
+    for (const auto& smp : e.samples) exported.insert(smp.name);
+  }
+  std::ifstream f(CHART_METRICS_TXT);
+  ASSERT_TRUE(f.good()) << CHART_METRICS_TXT;
+  std::string line;
+  int checked = 0;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string source, name, type;
+    if (!(in >> source >> name >> type) || source != "vllm") continue;
+    const std::string probe = type == "histogram" ? name + "_count" : name;
+    EXPECT_TRUE(exported.count(probe)) << name << " (" << type << ") is not exported";
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
 }
 
 // Two pods of one variant at 4 rps each, 800 prompt / 120 generated tokens.
