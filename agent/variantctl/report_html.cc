@@ -580,6 +580,13 @@ std::string Legend(const std::vector<LegendItem>& items) {
   return o + "</div>";
 }
 
+std::string ScalarText(const json& v) {
+  if (v.is_string()) return EscapeHtml(v.get<std::string>());
+  if (v.is_number()) return Compact(v.get<double>(), 6);
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  return kDash;
+}
+
 std::string Note(const std::string& text) {
   return "<p class=\"missing-note\">" + EscapeHtml(text) + "</p>";
 }
@@ -805,7 +812,8 @@ std::string TableSection(Ctx& c) {
   }
   o += "</tbody></table>";
 
-  // Other numeric figures some policies carry (ttlt, unserved, ...): shown, not interpreted.
+  // Other scalar figures some policies carry (requests, unserved, errors, ...): shown as
+  // given, not interpreted. One row per figure, one column per policy.
   static const std::set<std::string> kKnown = {
       "cost_usd", "gpu_hours", "slo_attainment", "utilization", "ttft_p95_ms", "itl_p95_ms",
       "scaling_actions", "reversals", "hpa_target"};
@@ -814,7 +822,7 @@ std::string TableSection(Ctx& c) {
     if (!p.j->is_object()) continue;
     for (auto it = p.j->begin(); it != p.j->end(); ++it) {
       const std::string& k = it.key();
-      if (!it.value().is_number() || kKnown.count(k)) continue;
+      if (it.value().is_structured() || it.value().is_null() || kKnown.count(k)) continue;
       if (k.size() > 5 && k.compare(k.size() - 5, 5, "_ci95") == 0 &&
           (kKnown.count(k.substr(0, k.size() - 5)) || p.j->contains(k.substr(0, k.size() - 5))))
         continue;
@@ -823,12 +831,20 @@ std::string TableSection(Ctx& c) {
   }
   if (!extra.empty()) {
     o += "<p class=\"explain\">Other figures in the result, as given:</p><table class=\"data\">"
-         "<thead><tr><th>policy</th>";
-    for (const auto& k : extra) o += "<th>" + EscapeHtml(k) + "</th>";
+         "<thead><tr><th>figure</th>";
+    for (const auto& p : c.policies)
+      o += "<th><span class=\"dot\" style=\"background:" + p.color + "\"></span>" +
+           EscapeHtml(p.name) + "</th>";
     o += "</tr></thead><tbody>";
-    for (const auto& p : c.policies) {
-      o += "<tr>" + PolicyCell(p);
-      for (const auto& k : extra) o += "<td>" + WithCi(*p.j, k, [](double v) { return Compact(v, 5); }) + "</td>";
+    for (const auto& k : extra) {
+      o += "<tr><td class=\"txt\">" + EscapeHtml(k) + "</td>";
+      for (const auto& p : c.policies) {
+        const json* f = Field(*p.j, k);
+        std::string cell = kDash;
+        if (f && f->is_number()) cell = WithCi(*p.j, k, [](double v) { return Compact(v, 5); });
+        else if (f && !f->is_structured()) cell = "<span class=\"wrap\">" + ScalarText(*f) + "</span>";
+        o += "<td>" + cell + "</td>";
+      }
       o += "</tr>";
     }
     o += "</tbody></table>";
@@ -844,22 +860,43 @@ std::string TableSection(Ctx& c) {
   o += "<p class=\"explain\">The HPA baseline scales one accelerator type on a per-replica "
        "target. The target is tuned by running every value below; the one reported is the "
        "cheapest that reaches the SLO-attainment goal";
-  if (auto goal = Num(c.r, "slo_attainment_goal")) o += " (" + Pct2(*goal) + ")";
+  auto goal = Num(c.r, "slo_attainment_goal");
+  if (!goal) goal = Num(c.r, "attainment_goal");
+  if (goal) o += " (" + Pct2(*goal) + ")";
   o += ", i.e. the strongest fair HPA. ";
   o += target ? "Chosen target: <b>" + Compact(*target) + "</b>." : std::string("The chosen target is not in the result.");
+  if (const json* hv = Field(*hpa->j, "hpa_variant"); hv && hv->is_object() && !hv->empty()) {
+    o += " It runs ";
+    size_t i = 0;
+    for (auto it = hv->begin(); it != hv->end(); ++it, ++i)
+      o += (i ? ", " : "") + EscapeHtml(it.key()) + " on " + ScalarText(it.value());
+    o += ".";
+  }
+  if (auto metric = Str(*hpa->j, "hpa_metric")) o += " Metric: " + EscapeHtml(*metric) + ".";
   o += "</p>";
   if (!sweep || !sweep->is_array() || sweep->empty()) {
     c.Miss("hpa: no hpa_sweep");
     return o + Note("The result has no hpa_sweep.") + "</section>";
   }
-  o += "<table class=\"data narrow\"><thead><tr><th>target</th><th>cost</th><th>SLO attainment</th>"
-       "</tr></thead><tbody>";
+  bool factors = false;
+  for (const json& e : *sweep) factors |= Num(e, "target_factor").has_value();
+  o += std::string("<table class=\"data narrow\"><thead><tr><th>target</th>") +
+       (factors ? "<th>factor</th>" : "") + "<th>cost</th><th>SLO attainment</th></tr></thead><tbody>";
   for (const json& e : *sweep) {
     auto t = Num(e, "target");
-    bool chosen = t && target && std::fabs(*t - *target) < 1e-9;
+    bool chosen = t && target && std::fabs(*t - *target) <= 1e-9 * std::max(1.0, std::fabs(*t));
+    if (!t && factors) {  // several models: the factor is the target
+      auto f = Num(e, "target_factor");
+      auto tf = Num(*hpa->j, "hpa_target_factor");
+      chosen = f && tf && std::fabs(*f - *tf) <= 1e-9 * std::max(1.0, std::fabs(*f));
+    }
     o += std::string("<tr") + (chosen ? " class=\"ours\"" : "") + "><td>" +
-         (t ? Compact(*t) : std::string(kDash)) + (chosen ? " &#10003;" : "") + "</td><td>" +
-         WithCi(e, "cost_usd", FormatUsd) + "</td><td>" + WithCi(e, "slo_attainment", Pct2) +
+         (t ? Compact(*t) : std::string(kDash)) + (chosen ? " &#10003;" : "") + "</td>";
+    if (factors) {
+      auto f = Num(e, "target_factor");
+      o += "<td>" + (f ? Compact(*f) : std::string(kDash)) + "</td>";
+    }
+    o += "<td>" + WithCi(e, "cost_usd", FormatUsd) + "</td><td>" + WithCi(e, "slo_attainment", Pct2) +
          "</td></tr>";
   }
   return o + "</tbody></table></section>";
@@ -1189,14 +1226,37 @@ std::string PerModelSection(Ctx& c) {
       o += rows[i] + "</tr>";
     }
   }
-  return o + "</tbody></table></section>";
-}
+  o += "</tbody></table>";
 
-std::string ScalarText(const json& v) {
-  if (v.is_string()) return EscapeHtml(v.get<std::string>());
-  if (v.is_number()) return Compact(v.get<double>(), 6);
-  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
-  return kDash;
+  // Per service class, when the policies report it.
+  std::vector<std::string> classes;
+  for (const auto& p : c.policies)
+    if (const json* pc = Field(*p.j, "per_class"); pc && pc->is_array())
+      for (const json& e : *pc)
+        if (auto name = Str(e, "class");
+            name && std::find(classes.begin(), classes.end(), *name) == classes.end())
+          classes.push_back(*name);
+  if (!classes.empty()) {
+    o += "<h3>Per service class</h3><p class=\"explain\">SLO attainment of each class's requests."
+         "</p><table class=\"data\"><thead><tr><th>class</th>";
+    for (const auto& p : c.policies)
+      o += "<th><span class=\"dot\" style=\"background:" + p.color + "\"></span>" +
+           EscapeHtml(p.name) + "</th>";
+    o += "</tr></thead><tbody>";
+    for (const auto& cls : classes) {
+      o += "<tr><td class=\"txt\">" + EscapeHtml(cls) + "</td>";
+      for (const auto& p : c.policies) {
+        std::string cell = kDash;
+        if (const json* pc = Field(*p.j, "per_class"); pc && pc->is_array())
+          for (const json& e : *pc)
+            if (Str(e, "class") == cls) cell = WithCi(e, "slo_attainment", Pct2);
+        o += "<td>" + cell + "</td>";
+      }
+      o += "</tr>";
+    }
+    o += "</tbody></table>";
+  }
+  return o + "</section>";
 }
 
 std::string RunSection(Ctx& c) {
@@ -1234,7 +1294,21 @@ std::string RunSection(Ctx& c) {
     }
     o += "</tbody></table>";
   }
-  static const std::set<std::string> kShown = {"models", "accelerators", "policies", "savings"};
+  // Service classes with their SLOs, when the result lists them.
+  if (const json* cl = Field(c.r, "classes"); cl && cl->is_array() && !cl->empty()) {
+    o += "<table class=\"data narrow\"><thead><tr><th>class</th><th class=\"l\">SLO</th></tr>"
+         "</thead><tbody>";
+    for (const json& x : *cl) {
+      std::string name = x.is_string() ? x.get<std::string>() : Str(x, "name").value_or("?");
+      const json* slo = Field(x, "slo");
+      std::string text = !slo ? "" : slo->is_structured() ? EscapeHtml(slo->dump()) : ScalarText(*slo);
+      o += "<tr><td class=\"model\">" + EscapeHtml(name) + "</td><td class=\"txt\">" + text +
+           "</td></tr>";
+    }
+    o += "</tbody></table>";
+  }
+  static const std::set<std::string> kShown = {"models", "accelerators", "policies", "savings",
+                                               "classes"};
   std::string params;
   if (c.r.is_object())
     for (auto it = c.r.begin(); it != c.r.end(); ++it) {
@@ -1286,6 +1360,7 @@ table.data tr.ours td{font-weight:bold}
 table.data tr.group td{border-top:2px solid #aab2bf}
 table.data td.model{font-weight:600;vertical-align:top;background:#fff}
 td.path{font-family:"DejaVu Sans Mono",monospace;font-size:12.5px}
+.wrap{white-space:normal;font-size:12px}
 .ci{display:block;color:var(--muted);font-weight:normal;font-size:11.5px;line-height:1.2}
 .dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:7px;vertical-align:0}
 table.params{font-size:13px;border-collapse:collapse;margin-top:8px}

@@ -232,6 +232,36 @@ TEST(Report, NonFiniteNumbersAreGapsNotGarbage) {
   EXPECT_EQ(max_moves, 2u);
 }
 
+// Extra fields `variantctl simulate` writes beyond the schema are shown, escaped.
+TEST(Report, ShowsExtraFieldsAsGiven) {
+  json r = Fixture();
+  r.erase("slo_attainment_goal");
+  r["attainment_goal"] = 0.985;
+  r["classes"] = {{{"name", "interactive"}, {"slo", "ttft_p95<=500ms & itl_p95<=50ms"}},
+                  {{"name", "batch"}, {"slo", {{"ttlt_p95_ms", 60000}}}}};
+  for (auto& [name, p] : r["policies"].items()) {
+    p["unserved"] = 17;
+    p["per_class"] = {{{"class", "interactive"}, {"slo_attainment", 0.991}},
+                      {{"class", "batch"}, {"slo_attainment", 0.5}}};
+  }
+  r["policies"]["wva"]["last_error"] = "solve failed: <infeasible>";
+  json& hpa = r["policies"]["hpa"];
+  hpa["hpa_target_factor"] = 1.5;
+  hpa["hpa_variant"] = {{"llama-3.1-8b", "h100-tp1-pd"}};
+  for (auto& e : hpa["hpa_sweep"]) e["target_factor"] = e["target"].get<double>() / 2;
+  std::string html = RenderHtml(r);
+  EXPECT_NE(html.find("goal (98.50%)"), std::string::npos);
+  EXPECT_NE(html.find("ttft_p95&lt;=500ms &amp; itl_p95&lt;=50ms"), std::string::npos);
+  EXPECT_NE(html.find("{&quot;ttlt_p95_ms&quot;:60000}"), std::string::npos);
+  EXPECT_NE(html.find("<h3>Per service class</h3>"), std::string::npos);
+  EXPECT_EQ(CountOf(html, "<td>50.00%</td>"), 5u);  // batch, every policy
+  EXPECT_NE(html.find(">unserved</td><td>17</td>"), std::string::npos);
+  EXPECT_NE(html.find("solve failed: &lt;infeasible&gt;"), std::string::npos);
+  EXPECT_NE(html.find("llama-3.1-8b on h100-tp1-pd"), std::string::npos);
+  EXPECT_NE(html.find("<th>factor</th>"), std::string::npos);
+  EXPECT_EQ(CountOf(html, "&#10003;"), 1u);
+}
+
 TEST(Report, TimeAxisFollowsTheRunLength) {
   json r = Fixture();
   for (auto& [name, p] : r["policies"].items()) {
