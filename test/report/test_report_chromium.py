@@ -10,6 +10,7 @@ Environment: VARIANTCTL, CHROMIUM, REPORT_FIXTURES, VARIANT_SOURCE_DIR (set by c
 Keep a copy of the screenshots with REPORT_KEEP=DIR.
 """
 import html.parser
+import json
 import os
 import shutil
 import struct
@@ -161,7 +162,7 @@ class ReportInChromium(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         return out
 
-    def check_page(self, page, name, expected_policies=5):
+    def check_page(self, page, name, expected_policies=5, strict_colors=True):
         parser = PlotParser()
         parser.feed(self.browser.dom(page))
         kinds = {}
@@ -188,10 +189,13 @@ class ReportInChromium(unittest.TestCase):
         self.assertGreater(1 - white / total, 0.08, f"{name}: the screenshot is nearly blank")
         # Every variant band of the replica panels is on screen in its own color.
         fills = {f for p in kinds["replicas"] for f in p["fills"]}
-        self.assertGreaterEqual(len(fills), 2)
-        for f in fills:
-            rgb = bytes.fromhex(f.lstrip("#"))
-            self.assertGreater(colors.get(rgb, 0), 150, f"{name}: variant color {f} not drawn")
+        self.assertGreaterEqual(len(fills), 1)
+        drawn = {f: colors.get(bytes.fromhex(f.lstrip("#")), 0) for f in fills}
+        if strict_colors:
+            for f, n in drawn.items():
+                self.assertGreater(n, 150, f"{name}: variant color {f} not drawn")
+        else:  # a variant used for one sample is a band too thin to count pixels of
+            self.assertGreater(max(drawn.values()), 150, f"{name}: no variant band drawn: {drawn}")
         return parser
 
     def test_fixture_report(self):
@@ -199,6 +203,42 @@ class ReportInChromium(unittest.TestCase):
         parser = self.check_page(page, "fixture")
         fills = {f for p in parser.plots if p["attrs"]["data-plot"] == "replicas" for f in p["fills"]}
         self.assertEqual(len(fills), 6)  # six variants in the fixture, six colors
+
+    def test_simulate_html(self):
+        """A tiny `variantctl simulate --json --html`: the JSON follows the schema the
+        report reads, and its page passes the same browser checks."""
+        config = os.path.join(SOURCE_DIR, "examples", "simulate.yaml")
+        probe = subprocess.run([VARIANTCTL, "simulate", "--help"], capture_output=True, timeout=60)
+        if probe.returncode != 0 or not os.path.exists(config):
+            self.skipTest("variantctl simulate or examples/simulate.yaml not there yet")
+        out_json = os.path.join(self.tmp, "sim.json")
+        page = os.path.join(self.tmp, "simulate.html")
+        r = subprocess.run([VARIANTCTL, "simulate", "--config", config, "--duration", "300",
+                            "--quiet", "--json", out_json, "--html", page],
+                           capture_output=True, timeout=180, cwd=SOURCE_DIR)
+        self.assertEqual(r.returncode, 0, r.stderr.decode()[-3000:])
+        with open(out_json) as f:
+            res = json.load(f)
+        self.assertEqual(res.get("schema"), "variant-simulate/1")
+        for k in ("duration_s", "seeds", "cold_start_s", "scale_down_window_s", "models",
+                  "accelerators", "policies", "savings"):
+            self.assertIn(k, res)
+        self.assertEqual(set(res["policies"]), {"static", "hpa", "wva", "variant", "oracle"})
+        for name, p in res["policies"].items():
+            for k in ("cost_usd", "gpu_hours", "slo_attainment", "utilization", "ttft_p95_ms",
+                      "itl_p95_ms", "scaling_actions", "reversals", "per_model", "series",
+                      "ttft_ms_hist", "itl_ms_hist"):
+                self.assertIn(k, p, f"{name}.{k}")
+            n = len(p["series"]["t_s"])
+            self.assertGreater(n, 2, name)
+            self.assertEqual(len(p["series"]["cost_per_hour"]), n, name)
+            for h in ("ttft_ms_hist", "itl_ms_hist"):
+                self.assertEqual(len(p[h]["edges"]), len(p[h]["counts"]) + 1, f"{name}.{h}")
+        self.assertIn("hpa_target", res["policies"]["hpa"])
+        self.assertIn("hpa_sweep", res["policies"]["hpa"])
+        with open(page) as f:
+            self.assertNotIn('id="missing"', f.read())  # the renderer found everything
+        self.check_page(page, "simulate", expected_policies=5, strict_colors=False)
 
     def test_report_bad_input(self):
         r = subprocess.run([VARIANTCTL, "report", "--in", os.path.join(self.tmp, "absent.json"),
