@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 
@@ -59,6 +60,13 @@ std::unique_ptr<PolicyPlugin> PolicyPlugin::Load(const std::string& path, std::s
   p->create_ = d->create;
   p->decide_ = d->decide;
   p->destroy_ = d->destroy;
+  // Fields of ABI 1.1, read only when the plugin's descriptor has them.
+  if (d->abi_minor >= 1 && size >= offsetof(variant_policy_descriptor, restore) +
+                                       sizeof(variant_policy_restore_fn) &&
+      d->save != nullptr && d->restore != nullptr) {
+    p->save_ = d->save;
+    p->restore_ = d->restore;
+  }
   return p;
 }
 
@@ -110,6 +118,49 @@ bool PolicyInstance::Decide(const variant_policy_input& in, const std::vector<in
   for (int& r : out->desired_replicas)
     if (r < 0) r = 0;
   return true;
+}
+
+bool PolicyInstance::Save(std::string* out) const {
+  out->clear();
+  if (plugin_->save_ == nullptr) return false;
+  auto write = [](void* sink, const char* data, size_t len) {
+    if (data != nullptr && len > 0) static_cast<std::string*>(sink)->append(data, len);
+  };
+  if (plugin_->save_(state_, write, out) != 0) {
+    out->clear();
+    return false;
+  }
+  return true;
+}
+
+bool PolicyInstance::Restore(const std::string& data, std::string* err) {
+  if (plugin_->restore_ == nullptr) {
+    if (err != nullptr) *err = "policy '" + plugin_->name_ + "' keeps no memory (no restore)";
+    return false;
+  }
+  char buf[512] = {0};
+  if (plugin_->restore_(state_, data.data(), data.size(), buf, sizeof(buf)) != 0) {
+    buf[sizeof(buf) - 1] = '\0';
+    if (err != nullptr)
+      *err = "policy '" + plugin_->name_ + "' refused its saved memory: " +
+             (buf[0] ? buf : "no message");
+    return false;
+  }
+  return true;
+}
+
+std::vector<PlanStep> MakeBeforeBreak(const std::vector<int>& current,
+                                      const std::vector<int>& target) {
+  std::vector<PlanStep> steps;
+  const size_t n = std::min(current.size(), target.size());
+  for (int pass = 0; pass < 2; ++pass)
+    for (size_t i = 0; i < n; ++i) {
+      if (current[i] < 0) continue;
+      const int d = target[i] - current[i];
+      if (pass == 0 && d > 0) steps.push_back({i, true, d});
+      if (pass == 1 && d < 0) steps.push_back({i, false, -d});
+    }
+  return steps;
 }
 
 std::string FindPlugin(const std::vector<std::string>& dirs, const std::string& name) {

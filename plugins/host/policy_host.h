@@ -45,6 +45,8 @@ class PolicyPlugin {
   variant_policy_create_fn create_ = nullptr;
   variant_policy_decide_fn decide_ = nullptr;
   variant_policy_destroy_fn destroy_ = nullptr;
+  variant_policy_save_fn save_ = nullptr;        // ABI >= 1.1 and exported, else null
+  variant_policy_restore_fn restore_ = nullptr;
   friend class PolicyInstance;
 };
 
@@ -65,6 +67,10 @@ class PolicyInstance {
   bool Decide(const variant_policy_input& in, const std::vector<int>& initial,
               PolicyDecision* out, std::string* err);
   const PolicyPlugin& plugin() const { return *plugin_; }
+  // The policy's memory (ABI 1.1 save/restore). Save: false when the plugin keeps
+  // none (or fails), *out then empty. Restore: false + *err when refused.
+  bool Save(std::string* out) const;
+  bool Restore(const std::string& data, std::string* err);
 
  private:
   friend class PolicyPlugin;
@@ -72,6 +78,20 @@ class PolicyInstance {
   const PolicyPlugin* plugin_;
   void* state_;
 };
+
+// One step of a plugin-decided model's plan: `replicas` more (add) or fewer
+// (remove) of one variant.
+struct PlanStep {
+  size_t variant;
+  bool add;
+  int replicas;
+};
+// The make-before-break order from current to target replicas per variant: every
+// addition first, then every removal, so the model never has less than the smaller
+// of both allocations' capacity on any variant while it moves. current < 0 = unknown
+// (no step for that variant).
+std::vector<PlanStep> MakeBeforeBreak(const std::vector<int>& current,
+                                      const std::vector<int>& target);
 
 // Where a plugin named `name` is looked for: <dir>/libvariant_policy_<name>.so for
 // each dir in order, '-' in the name spelled '_'. "" if none is readable.

@@ -13,7 +13,9 @@
 //          "max_replicas": 1000}
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <deque>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -137,10 +139,51 @@ int Decide(void* state, const variant_policy_input* in, variant_policy_output* o
 
 void Destroy(void* state) { delete static_cast<Hpa*>(state); }
 
+// Memory (ABI 1.1): "hpa/1 <last> <n>" then n "<time> <recommendation>" pairs, so a
+// restarted agent keeps the scale-down stabilization window it had.
+int Save(void* state, variant_policy_write_fn write, void* sink) {
+  const auto* h = static_cast<const Hpa*>(state);
+  std::string s = "hpa/1 " + std::to_string(h->last) + " " +
+                  std::to_string(h->recommendations.size());
+  char buf[64];
+  for (const auto& [t, r] : h->recommendations) {
+    std::snprintf(buf, sizeof(buf), " %.17g %d", t, r);
+    s += buf;
+  }
+  write(sink, s.data(), s.size());
+  return 0;
+}
+
+int Restore(void* state, const char* data, size_t len, char* err, size_t cap) {
+  auto* h = static_cast<Hpa*>(state);
+  std::istringstream in(std::string(data, len));
+  std::string tag;
+  int last = -1;
+  size_t n = 0;
+  if (!(in >> tag >> last >> n) || tag != "hpa/1" || n > 100000) {
+    policy_util::SetError(err, cap, "hpa memory: not 'hpa/1 <last> <n> ...'");
+    return 1;
+  }
+  std::deque<std::pair<double, int>> recs;
+  for (size_t i = 0; i < n; ++i) {
+    double t;
+    int r;
+    if (!(in >> t >> r) || !std::isfinite(t) || r < 0) {
+      policy_util::SetError(err, cap, "hpa memory: recommendation " + std::to_string(i) +
+                                          " is not '<time> <replicas>'");
+      return 1;
+    }
+    recs.emplace_back(t, r);
+  }
+  h->last = last;
+  h->recommendations = std::move(recs);
+  return 0;
+}
+
 const variant_policy_descriptor kDescriptor = {
     sizeof(variant_policy_descriptor), VARIANT_POLICY_ABI_MAJOR, VARIANT_POLICY_ABI_MINOR,
     "hpa", "1.0.0", "Kubernetes HPA algorithm on a per-replica metric of one variant",
-    Create, Decide, Destroy};
+    Create, Decide, Destroy, Save, Restore};
 
 }  // namespace
 

@@ -70,7 +70,7 @@ void Destroy(void* state) { delete static_cast<StaticPeak*>(state); }
 const variant_policy_descriptor kDescriptor = {
     sizeof(variant_policy_descriptor), VARIANT_POLICY_ABI_MAJOR, VARIANT_POLICY_ABI_MINOR,
     "static-peak", "1.0.0", "fixed replicas of one variant sized for a given peak",
-    Create, Decide, Destroy};
+    Create, Decide, Destroy, nullptr, nullptr};  // no memory between calls
 
 }  // namespace
 

@@ -158,10 +158,38 @@ int Decide(void* state, const variant_policy_input* in, variant_policy_output* o
 
 void Destroy(void* state) { delete static_cast<Wva*>(state); }
 
+// Memory (ABI 1.1): "wva/1 <last_time> <last> <last_capacity>" (the periodic loop's
+// phase and its last answer).
+int Save(void* state, variant_policy_write_fn write, void* sink) {
+  const auto* w = static_cast<const Wva*>(state);
+  char buf[128];
+  int n = std::snprintf(buf, sizeof(buf), "wva/1 %.17g %d %.17g", w->last_time, w->last,
+                        w->last_capacity);
+  write(sink, buf, static_cast<size_t>(n));
+  return 0;
+}
+
+int Restore(void* state, const char* data, size_t len, char* err, size_t cap) {
+  auto* w = static_cast<Wva*>(state);
+  std::string s(data, len);
+  char tag[8] = {0};
+  double t = 0, c = 0;
+  int last = -1;
+  if (std::sscanf(s.c_str(), "%7s %lf %d %lf", tag, &t, &last, &c) != 4 ||
+      std::string(tag) != "wva/1") {
+    policy_util::SetError(err, cap, "wva memory: not 'wva/1 <time> <last> <capacity>'");
+    return 1;
+  }
+  w->last_time = t;
+  w->last = last;
+  w->last_capacity = c;
+  return 0;
+}
+
 const variant_policy_descriptor kDescriptor = {
     sizeof(variant_policy_descriptor), VARIANT_POLICY_ABI_MAJOR, VARIANT_POLICY_ABI_MINOR,
     "wva", "1.0.0", "WVA/inferno-style M/M/1/K queueing model on averages, periodic",
-    Create, Decide, Destroy};
+    Create, Decide, Destroy, Save, Restore};
 
 }  // namespace
 

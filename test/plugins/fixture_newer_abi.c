@@ -13,7 +13,7 @@ static void destroy(void* s) { (void)s; }
 
 static const variant_policy_descriptor kDesc = {
     sizeof(variant_policy_descriptor), VARIANT_POLICY_ABI_MAJOR, VARIANT_POLICY_ABI_MINOR + 1,
-    "newer", "9.9", "from the future", create, decide, destroy};
+    "newer", "9.9", "from the future", create, decide, destroy, NULL, NULL};
 
 __attribute__((visibility("default"))) const variant_policy_descriptor* variant_policy_entry(void) {
   return &kDesc;

@@ -12,7 +12,7 @@ static int decide(void* s, const variant_policy_input* in, variant_policy_output
 static void destroy(void* s) { (void)s; }
 
 static const variant_policy_descriptor kDesc = {
-    sizeof(variant_policy_descriptor), 0, 0, "old", "0.1", "from the past", create, decide, destroy};
+    sizeof(variant_policy_descriptor), 0, 0, "old", "0.1", "from the past", create, decide, destroy, NULL, NULL};
 
 __attribute__((visibility("default"))) const variant_policy_descriptor* variant_policy_entry(void) {
   return &kDesc;

@@ -240,3 +240,64 @@ TEST(Wva, UnattainableSloIsAnError) {
 }
 
 }  // namespace
+
+namespace {
+
+// Regression for issue 4 (4): the HPA window was lost on an agent restart.
+TEST(PolicyMemory, HpaWindowSurvivesSaveAndRestore) {
+  Harness a("hpa", R"({"target": 10})");
+  ASSERT_NE(a.inst, nullptr) << a.err;
+  a.Actuate(2);
+  a.v.running = 100;  // 50 per replica: wants 10
+  EXPECT_EQ(a.At(0), 10);
+  a.Actuate(10);
+  a.v.running = 10;  // wants 1, held by the window
+  EXPECT_EQ(a.At(10), 10);
+  std::string mem;
+  ASSERT_TRUE(a.inst->Save(&mem));
+  EXPECT_EQ(mem.rfind("hpa/1 ", 0), 0u) << mem;
+
+  // A restarted host: one instance gets the memory back, one starts empty.
+  Harness restored("hpa", R"({"target": 10})"), fresh("hpa", R"({"target": 10})");
+  ASSERT_TRUE(restored.inst->Restore(mem, &restored.err)) << restored.err;
+  for (Harness* h : {&restored, &fresh}) {
+    h->Actuate(10);
+    h->v.running = 10;
+    EXPECT_EQ(h->At(20), 10);
+  }
+  // The window of the first decisions (t = 0, 10) has passed for the restored one;
+  // the fresh one's window started at its first call (t = 20).
+  EXPECT_EQ(restored.At(311), 1);
+  EXPECT_EQ(fresh.At(311), 10);
+}
+
+TEST(PolicyMemory, GarbageMemoryIsRefusedWithAMessage) {
+  Harness h("hpa", R"({"target": 10})");
+  std::string err;
+  EXPECT_FALSE(h.inst->Restore("hpa/1 3 2 0.5", &err));
+  EXPECT_NE(err.find("recommendation 0"), std::string::npos) << err;
+  EXPECT_FALSE(h.inst->Restore("wva/1 1 2 3", &err));
+  Harness w("wva", R"({"interval_s": 0})");
+  ASSERT_NE(w.inst, nullptr) << w.err;
+  std::string wmem;
+  EXPECT_TRUE(w.inst->Save(&wmem));
+  EXPECT_TRUE(w.inst->Restore(wmem, &err)) << err;
+  Harness s("static-peak", R"({"peak_rps": 25, "replica_rps": 4})");
+  std::string mem;
+  EXPECT_FALSE(s.inst->Save(&mem));  // keeps no memory
+  EXPECT_TRUE(mem.empty());
+}
+
+TEST(PluginPlan, AdditionsComeBeforeRemovals) {
+  const auto steps = policy::MakeBeforeBreak({3, 0, 2, -1}, {1, 4, 2, 5});
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_TRUE(steps[0].add);
+  EXPECT_EQ(steps[0].variant, 1u);
+  EXPECT_EQ(steps[0].replicas, 4);
+  EXPECT_FALSE(steps[1].add);
+  EXPECT_EQ(steps[1].variant, 0u);
+  EXPECT_EQ(steps[1].replicas, 2);
+  EXPECT_TRUE(policy::MakeBeforeBreak({2}, {2}).empty());
+}
+
+}  // namespace

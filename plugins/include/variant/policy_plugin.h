@@ -33,6 +33,15 @@
  * MISSING.    A metric the host does not have is NaN (doubles) or -1 (counts).
  *             `stale` = 1 means the data is held from a source that went quiet: a
  *             policy must not scale down on it.
+ *
+ * MEMORY.     (ABI 1.1, optional) A policy with memory between calls (HPA's
+ *             recommendation window) may export save() and restore(), so the host can
+ *             keep that memory in its state file across a restart. save() hands the
+ *             bytes (any format the plugin chooses; its own version inside) to the
+ *             host's write callback, which copies them. restore() gets them back on a
+ *             fresh instance before its first decide(); it returns nonzero (with a
+ *             message) for bytes it does not understand, and the instance then starts
+ *             empty. A host reads these fields only when struct_size covers them.
  */
 #ifndef VARIANT_POLICY_PLUGIN_H_
 #define VARIANT_POLICY_PLUGIN_H_
@@ -45,7 +54,7 @@ extern "C" {
 #endif
 
 #define VARIANT_POLICY_ABI_MAJOR 1
-#define VARIANT_POLICY_ABI_MINOR 0
+#define VARIANT_POLICY_ABI_MINOR 1
 #define VARIANT_POLICY_ENTRY_SYMBOL "variant_policy_entry"
 
 /* What a policy sees of one variant of the model. */
@@ -102,6 +111,12 @@ typedef void* (*variant_policy_create_fn)(const char* model, const char* params,
 typedef int (*variant_policy_decide_fn)(void* instance, const variant_policy_input* in,
                                         variant_policy_output* out);
 typedef void (*variant_policy_destroy_fn)(void* instance);
+/* ABI 1.1: memory across restarts (see MEMORY). write() may be called any number of
+ * times; the bytes are concatenated. Returns 0 on success. */
+typedef void (*variant_policy_write_fn)(void* sink, const char* data, size_t len);
+typedef int (*variant_policy_save_fn)(void* instance, variant_policy_write_fn write, void* sink);
+typedef int (*variant_policy_restore_fn)(void* instance, const char* data, size_t len, char* err,
+                                         size_t err_cap);
 
 typedef struct variant_policy_descriptor {
   size_t struct_size;       /* sizeof(variant_policy_descriptor) as the plugin compiled it */
@@ -113,6 +128,9 @@ typedef struct variant_policy_descriptor {
   variant_policy_create_fn create;
   variant_policy_decide_fn decide;
   variant_policy_destroy_fn destroy;
+  /* ABI 1.1, optional (NULL: the policy has no memory to keep) */
+  variant_policy_save_fn save;
+  variant_policy_restore_fn restore;
 } variant_policy_descriptor;
 
 /* The smallest descriptor a host accepts: everything up to and including destroy. */
