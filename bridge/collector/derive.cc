@@ -376,7 +376,10 @@ std::string ObservationToJson(const Observation& o) {
     j["itl_s"] = DistJson(o.itl_s);
   }
   j["sources"] = o.sources;
-  return j.dump();
+  // Label values come from the pod: bytes that are not UTF-8 are replaced rather than
+  // thrown on (an uncaught type_error 316 ended the collector; found by
+  // test/fuzz/fuzz_exposition).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace variant::collector
