@@ -27,26 +27,35 @@ bool Query(httplib::Client& cli, const std::string& q, const std::string& varian
     *err = "query " + q + ": HTTP " + std::to_string(res->status) + ", not JSON";
     return false;
   }
-  if (res->status != 200 || j.value("status", "") != "success") {
-    *err = "query " + q + ": HTTP " + std::to_string(res->status) + ": " +
-           j.value("error", std::string("?"));
+  // Any shape Prometheus (or whatever answers on its port) sends is an error here,
+  // never an uncaught exception or a const operator[] on a missing key (undefined
+  // behaviour; `data` without `result` tripped nlohmann's assertion; found by
+  // test/fuzz/fuzz_prometheus_api).
+  try {
+    if (res->status != 200 || !j.is_object() || j.value("status", "") != "success") {
+      *err = "query " + q + ": HTTP " + std::to_string(res->status) + ": " +
+             (j.is_object() ? j.value("error", std::string("?")) : std::string("?"));
+      return false;
+    }
+    const json& data = j.at("data");
+    if (data.value("resultType", "") != "vector") {
+      *err = "query " + q + ": result is not an instant vector";
+      return false;
+    }
+    for (const json& r : data.at("result")) {
+      const json& m = r.at("metric");
+      std::string model = m.value("model_name", std::string());
+      std::string variant = m.value(variant_label, std::string());
+      if (model.empty()) continue;
+      // Values are strings: "1.5", "NaN", "+Inf".
+      std::string v = r.at("value").at(1).get<std::string>();
+      double d = std::strtod(v.c_str(), nullptr);
+      if (v == "NaN" || !std::isfinite(d)) continue;
+      (*out)[{model, variant}] = d;
+    }
+  } catch (const std::exception& e) {
+    *err = "query " + q + ": unexpected answer: " + e.what();
     return false;
-  }
-  const json& data = j["data"];
-  if (data.value("resultType", "") != "vector") {
-    *err = "query " + q + ": result is not an instant vector";
-    return false;
-  }
-  for (const json& r : data["result"]) {
-    const json& m = r["metric"];
-    std::string model = m.value("model_name", std::string());
-    std::string variant = m.value(variant_label, std::string());
-    if (model.empty()) continue;
-    // Values are strings: "1.5", "NaN", "+Inf".
-    std::string v = r["value"][1].get<std::string>();
-    double d = std::strtod(v.c_str(), nullptr);
-    if (v == "NaN" || !std::isfinite(d)) continue;
-    (*out)[{model, variant}] = d;
   }
   return true;
 }
