@@ -20,6 +20,8 @@ const char* RejectName(Reject r) {
     case Reject::kMissingField: return "missing_field";
     case Reject::kBadValue: return "bad_value";
     case Reject::kUnknownModel: return "unknown_model";
+    case Reject::kRateLimited: return "rate_limited";
+    case Reject::kSourceLimit: return "source_limit";
   }
   return "unknown";
 }

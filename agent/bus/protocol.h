@@ -80,9 +80,11 @@ enum class Reject {
   kMissingField,
   kBadValue,       // NaN, infinite, negative, or out of range
   kUnknownModel,   // model (or variant) not in the agent's config
+  kRateLimited,    // over its source's token bucket (bus.rate_limit_per_source)
+  kSourceLimit,    // a new source name while bus.max_sources are already tracked
 };
 const char* RejectName(Reject r);
-inline constexpr int kRejectCount = 10;
+inline constexpr int kRejectCount = 12;
 
 struct DecodeError {
   Reject reason = Reject::kNone;

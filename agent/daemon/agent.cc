@@ -1,13 +1,16 @@
 #include "agent.h"
 
 #include <spdlog/spdlog.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <msgpack.hpp>
@@ -29,7 +32,6 @@ double WallNow() {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kRejectSummaryS = 10.0;
-constexpr size_t kMaxTrackedSources = 10000;
 constexpr int kMaxDrain = 4096;
 constexpr double kStateDelayS = 0.05;  // state file written within 50 ms of a decision  // messages handled per poll wake-up before deadlines
 
@@ -81,6 +83,9 @@ struct Agent::Source {
   uint32_t logged_reasons = 0;
   double last_summary = 0;
   uint64_t suppressed = 0;
+  // token bucket (bus.rate_limit_per_source)
+  double tokens = -1;  // -1: full at its first message
+  double refilled = 0;
 };
 
 struct Agent::Model {
@@ -94,9 +99,10 @@ struct Agent::Model {
   std::unique_ptr<policy::PolicyInstance> policy;  // null: the optimizer
   bool has_plugin_decision = false;
   policy::PolicyDecision last;
+  std::vector<int> current;  // replicas per variant at its last decision, -1 unknown
   // Its share of the published decision and guidance, as encoded msgpack.
-  std::string alloc_mp, guid_mp;
-  uint32_t alloc_n = 0;
+  std::string alloc_mp, guid_mp, plan_mp;
+  uint32_t alloc_n = 0, plan_n = 0;
   double cost = 0;
 };
 
@@ -104,6 +110,10 @@ Agent::Agent(Config cfg, std::unique_ptr<VariantApi> api, zmq::context_t* zctx)
     : cfg_(std::move(cfg)), api_(std::move(api)), zctx_(zctx) {}
 
 Agent::~Agent() {
+  if (zap_.joinable()) {
+    zap_stop_.store(true);
+    zap_.join();
+  }
   if (solver_.joinable()) {
     {
       std::lock_guard<std::mutex> l(solver_mu_);
@@ -159,6 +169,12 @@ bool Agent::Init(std::string* err) {
         return false;
       }
       std::string perr;
+      // A child process tries it first: a plugin that crashes at load makes the agent
+      // refuse to start with a message, not die of its signal.
+      if (!policy::ProbePlugin(path, m.cfg->policy_params, &perr)) {
+        *err = "model '" + m.cfg->name + "': " + perr;
+        return false;
+      }
       auto p = policy::PolicyPlugin::Load(path, &perr);
       if (!p) {
         *err = perr;
@@ -177,16 +193,49 @@ bool Agent::Init(std::string* err) {
       return false;
     }
   }
+  accelerators_ = json::parse(cfg_.problem_accelerators, nullptr, false);
   if (any_optimizer_ && !api_) {
     *err = "models use the optimizer but libvariant is not loaded";
     return false;
   }
+  exporter_ = std::make_unique<Exporter>(cfg_.metrics_listen);  // serves after the binds
+  // The ZAP handler is bound before any socket that asks it.
+  if (!cfg_.curve_server_secret.empty() && !StartZap(err)) return false;
   try {
     xsub_ = std::make_unique<zmq::socket_t>(*zctx_, zmq::socket_type::xsub);
     xpub_ = std::make_unique<zmq::socket_t>(*zctx_, zmq::socket_type::xpub);
-    xsub_->set(zmq::sockopt::rcvhwm, 50000);  // bounded memory under a flood
-    xpub_->set(zmq::sockopt::sndhwm, 50000);
+    // Bounded memory under a flood: a queue limit on every direction of every socket
+    // (a slow subscriber loses messages, a fast publisher is paced by its own HWM),
+    // and frames above the limit are refused by the transport before they are
+    // buffered: the peer is disconnected. The transport's limit is 4x the
+    // application's, so moderately oversized messages are still seen, counted and
+    // logged as `oversized`; a frame beyond 4x never takes memory.
+    for (zmq::socket_t* s : {xsub_.get(), xpub_.get()}) {
+      s->set(zmq::sockopt::rcvhwm, cfg_.hwm);
+      s->set(zmq::sockopt::sndhwm, cfg_.hwm);
+      s->set(zmq::sockopt::linger, 0);
+    }
+    xsub_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(4 * cfg_.max_message_bytes));
+    xpub_->set(zmq::sockopt::maxmsgsize, int64_t{4096});  // subscriptions only
     xpub_->set(zmq::sockopt::xpub_verbose, 1);  // every subscription, for the cache
+    if (!cfg_.curve_server_secret.empty()) {
+      for (zmq::socket_t* s : {xsub_.get(), xpub_.get()}) {
+        s->set(zmq::sockopt::curve_server, 1);
+        s->set(zmq::sockopt::curve_secretkey, cfg_.curve_server_secret);
+      }
+      xsub_->set(zmq::sockopt::zap_domain, "publishers");
+      xpub_->set(zmq::sockopt::zap_domain, "subscribers");
+      spdlog::info("bus: CURVE on: encrypted, publishers authenticated against {} key(s){}",
+                   cfg_.curve_allowed_publishers.size(),
+                   cfg_.curve_allowed_publishers_dir.empty()
+                       ? std::string()
+                       : " and the keys in " + cfg_.curve_allowed_publishers_dir);
+    } else {
+      spdlog::warn("bus: NO AUTHENTICATION: bus.curve.secret_key is not set, so anyone who can "
+                   "reach {} can publish metrics and steer the autoscaler, and anyone who can "
+                   "reach {} can read its decisions (docs/bus.md, \"Authentication\")",
+                   cfg_.xsub, cfg_.xpub);
+    }
     xsub_->bind(cfg_.xsub);
     xpub_->bind(cfg_.xpub);
     const char sub_all[1] = {1};  // receive every topic: the agent ingests them all
@@ -196,7 +245,7 @@ bool Agent::Init(std::string* err) {
     return false;
   }
   try {
-    exporter_ = std::make_unique<Exporter>(cfg_.metrics_listen);
+    exporter_->Serve();  // last: tests take a scrapeable exporter for a bound bus
   } catch (const std::exception& e) {
     *err = "exporter: cannot listen on '" + cfg_.metrics_listen + "': " + e.what();
     return false;
@@ -206,6 +255,7 @@ bool Agent::Init(std::string* err) {
   if (any_optimizer_) {
     solver_endpoint_ = "inproc://variant-agent-solver-" + std::to_string(reinterpret_cast<uintptr_t>(this));
     solver_rx_ = std::make_unique<zmq::socket_t>(*zctx_, zmq::socket_type::pair);
+    solver_rx_->set(zmq::sockopt::rcvhwm, 16);  // one wake-up per solve
     solver_rx_->bind(solver_endpoint_);  // bound before the thread connects
     solver_ = std::thread([this] { SolverLoop(); });
   }
@@ -214,6 +264,101 @@ bool Agent::Init(std::string* err) {
                models_.size(), std::count_if(models_.begin(), models_.end(),
                                              [](const Model& m) { return m.policy != nullptr; }));
   return true;
+}
+
+// ZAP (ZeroMQ RFC 27) handler for the CURVE sockets: publishers (domain
+// "publishers") must hold an allowed public key; subscribers (domain "subscribers")
+// too when bus.curve.allowed_subscribers is set, else any CURVE client may read.
+bool Agent::StartZap(std::string* err) {
+  auto sock = std::make_shared<zmq::socket_t>(*zctx_, zmq::socket_type::rep);
+  try {
+    sock->set(zmq::sockopt::linger, 0);
+    sock->bind("inproc://zeromq.zap.01");
+  } catch (const zmq::error_t& e) {
+    *err = std::string("bus: cannot bind the ZAP handler: ") + e.what();
+    return false;
+  }
+  zap_ = std::thread([this, sock] {
+    // The socket moves to this thread (the thread start is the memory barrier).
+    zmq::socket_t& s = *sock;
+    while (!zap_stop_.load()) {
+      zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+      try {
+        if (zmq::poll(&item, 1, std::chrono::milliseconds(200)) == 0) continue;
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) continue;
+        return;
+      }
+      std::vector<zmq::message_t> req;
+      zmq::message_t part;
+      do {
+        if (!s.recv(part, zmq::recv_flags::none)) break;
+        const bool more = part.more();
+        req.push_back(std::move(part));
+        if (!more) break;
+      } while (true);
+      // version, request id, domain, address, identity, mechanism, credentials...
+      std::string status = "400", text = "refused", user;
+      const bool pub_side = req.size() > 2 && req[2].to_string() == "publishers";
+      if (req.size() >= 7 && req[0].to_string() == "1.0" && req[5].to_string() == "CURVE" &&
+          req[6].size() == 32) {
+        char z85[41] = {0};
+        zmq_z85_encode(z85, static_cast<const uint8_t*>(req[6].data()), 32);
+        user = z85;
+        bool ok;
+        if (pub_side) {
+          ok = AllowedPublisher(user);
+        } else {
+          const auto& subs = cfg_.curve_allowed_subscribers;
+          ok = subs.empty() || std::find(subs.begin(), subs.end(), user) != subs.end();
+        }
+        exporter_->AuthResult(pub_side, ok);
+        if (ok) {
+          status = "200";
+          text = "OK";
+        } else if (zap_logged_.size() < 1000 && zap_logged_.emplace(user, true).second) {
+          spdlog::warn("bus: refused a {} with CURVE key {} from {} (not in the allowlist; "
+                       "further refusals of this key are only counted)",
+                       pub_side ? "publisher" : "subscriber", user, req[3].to_string());
+        }
+      }
+      try {
+        const std::string version = "1.0";
+        s.send(zmq::buffer(version), zmq::send_flags::sndmore);
+        if (req.size() > 1)
+          s.send(req[1], zmq::send_flags::sndmore);
+        else
+          s.send(zmq::message_t(), zmq::send_flags::sndmore);
+        s.send(zmq::buffer(status), zmq::send_flags::sndmore);
+        s.send(zmq::buffer(text), zmq::send_flags::sndmore);
+        s.send(zmq::buffer(user), zmq::send_flags::sndmore);
+        s.send(zmq::message_t(), zmq::send_flags::none);
+      } catch (const zmq::error_t& e) {
+        spdlog::error("bus: ZAP reply failed: {}", e.what());
+      }
+    }
+  });
+  return true;
+}
+
+bool Agent::AllowedPublisher(const std::string& z85) {
+  const auto& keys = cfg_.curve_allowed_publishers;
+  if (std::find(keys.begin(), keys.end(), z85) != keys.end()) return true;
+  if (cfg_.curve_allowed_publishers_dir.empty()) return false;
+  // Re-read at each handshake (they are rare), so a key added to or removed from the
+  // directory (e.g. a Kubernetes Secret update) counts from the next connection on.
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(cfg_.curve_allowed_publishers_dir, ec)) {
+    const std::string name = f.path().filename().string();
+    if (name.empty() || name[0] == '.' || !f.is_regular_file(ec)) continue;
+    try {
+      if (ReadCurveKey(f.path().string(), "public-key", "allowed_publishers_dir") == z85)
+        return true;
+    } catch (const std::exception&) {
+      // not a key file: ignored
+    }
+  }
+  return false;
 }
 
 int Agent::Run(const std::atomic<bool>* stop) {
@@ -290,7 +435,7 @@ void Agent::Reject(const std::string& source, bus::Reject r, const std::string& 
   auto it = source_index_.find(source);
   if (it != source_index_.end()) {
     si = it->second;
-  } else if (sources_.size() < kMaxTrackedSources) {
+  } else if (sources_.size() < cfg_.max_sources) {
     si = SourceIndex(source);
   }
   if (si < 0) return;  // too many distinct sources: counted, not logged
@@ -356,7 +501,41 @@ void Agent::OnMessage(zmq::message_t* f, size_t n, size_t bytes) {
     return;
   }
   std::string_view topic(static_cast<const char*>(f[0].data()), f[0].size());
-  int si = SourceIndex(h.source);
+  int si;
+  if (auto sit = source_index_.find(h.source); sit != source_index_.end()) {
+    si = sit->second;
+  } else if (sources_.size() >= cfg_.max_sources) {
+    Reject(h.source, bus::Reject::kSourceLimit,
+           "already " + std::to_string(sources_.size()) + " sources (bus.max_sources)");
+    return;
+  } else {
+    si = SourceIndex(h.source);
+  }
+  {
+    // Sequence and liveness count every message with a readable header, including
+    // those dropped below: a rate-limited source is alive, and its drops are not
+    // transport gaps.
+    Source& s = sources_[si];
+    CheckSequence(&s, h.sequence);
+    s.last_seen = MonoNow();
+  }
+  if (cfg_.rate_limit_per_source > 0) {
+    // Token bucket per source: a flooding source loses its excess, counted, and
+    // cannot crowd out the others' share of the loop.
+    Source& s = sources_[si];
+    const double now = MonoNow();
+    s.tokens = s.tokens < 0 ? cfg_.rate_burst
+                            : std::min(cfg_.rate_burst,
+                                       s.tokens + (now - s.refilled) * cfg_.rate_limit_per_source);
+    s.refilled = now;
+    if (s.tokens < 1) {
+      Reject(h.source, bus::Reject::kRateLimited,
+             "over bus.rate_limit_per_source " + std::to_string(cfg_.rate_limit_per_source) +
+                 " msg/s");
+      return;
+    }
+    s.tokens -= 1;
+  }
   bool ok = true;
   if (topic == bus::kTopicMetrics) {
     bus::Metrics m;
@@ -380,13 +559,12 @@ void Agent::OnMessage(zmq::message_t* f, size_t n, size_t bytes) {
     return;
   }
   Source& s = sources_[si];
-  CheckSequence(&s, h.sequence);
-  s.last_seen = MonoNow();
   if (s.stale) {
     s.stale = false;
     --stale_sources_;
     exporter_->SetStaleSources(stale_sources_);
     spdlog::info("bus: source '{}' is back", s.name);
+    exporter_->SetSourceStale(s.name, false);
   }
   exporter_->MessageIn(std::string(topic));
   exporter_->Event(WallNow());
@@ -494,6 +672,11 @@ bool Agent::IngestInventory(const bus::Inventory& inv, bus::DecodeError* err) {
     }
   }
   bool changed = false;
+  for (const auto& a : inv.accelerators) {
+    auto [it, fresh] = inventory_accel_.try_emplace(a.name, a.count);
+    if (fresh || it->second != a.count) changed = true;
+    it->second = a.count;
+  }
   for (const auto& r : inv.replicas) {
     auto& slot = inventory_[r.model + '\0' + r.variant];
     if (slot != std::make_pair(r.ready, r.starting)) {
@@ -507,6 +690,41 @@ bool Agent::IngestInventory(const bus::Inventory& inv, bus::DecodeError* err) {
   return true;
 }
 
+// The accelerator counts handed to variant_solve. Inventory's count is what exists;
+// the configured `count` is the most the operator lets the autoscaler use. So with
+// inventory the optimizer gets min(configured, inventory) minus what the
+// plugin-decided models hold now (their replicas x tp on that type), never below 0;
+// a type the problem lists without `count` gets the inventory's figure. Without
+// inventory for a type, its configured entry is used unchanged.
+std::string Agent::AcceleratorsJson() const {
+  if (inventory_accel_.empty() || !accelerators_.is_array()) return cfg_.problem_accelerators;
+  std::unordered_map<std::string, long> plugin_use;
+  for (const Model& m : models_) {
+    if (!m.policy) continue;
+    for (size_t i = 0; i < m.cfg->variants.size(); ++i) {
+      const VariantConfig& vc = m.cfg->variants[i];
+      auto inv = inventory_.find(m.cfg->name + '\0' + vc.name);
+      long r = inv != inventory_.end() ? inv->second.first + inv->second.second
+               : m.has_plugin_decision ? m.last.desired_replicas[i]
+                                       : 0;
+      plugin_use[vc.accelerator] += r * std::max(vc.tp, 1);
+    }
+  }
+  json accs = accelerators_;
+  for (auto& a : accs) {
+    if (!a.is_object() || !a.contains("name") || !a["name"].is_string()) continue;
+    auto it = inventory_accel_.find(a["name"].get<std::string>());
+    if (it == inventory_accel_.end()) continue;
+    long avail = it->second;
+    if (a.contains("count") && a["count"].is_number_integer())
+      avail = std::min<long>(avail, a["count"].get<long>());
+    auto use = plugin_use.find(it->first);
+    if (use != plugin_use.end()) avail -= use->second;
+    a["count"] = std::max(0L, avail);
+  }
+  return accs.dump();
+}
+
 void Agent::CheckStale() {
   double now = MonoNow();
   for (Source& s : sources_) {
@@ -516,6 +734,7 @@ void Agent::CheckStale() {
       ++stale_sources_;
       spdlog::warn("bus: source '{}' silent for {:.1f} s: its data is held (not read as zero)",
                    s.name, now - s.last_seen);
+      exporter_->SetSourceStale(s.name, true);
     }
   }
   exporter_->SetStaleSources(stale_sources_);
@@ -626,16 +845,19 @@ std::string Agent::CurrentJson() const {
       alloc.push_back({{"model", model}, {"variant", k.substr(z + 1)},
                        {"replicas", v.first + v.second}, {"starting", v.second}});
     }
-  } else if (optimizer_.is_object() && optimizer_.contains("allocation")) {
+  } else if (have_optimizer_) {
     // The previous decision is a valid current document (docs/problem.md), and carries
     // the optimizer's stability memory.
-    return optimizer_.dump();
+    return optimizer_text_;
   } else {
     return "";
   }
-  json cur = {{"allocation", alloc}};
-  if (optimizer_.is_object() && optimizer_.contains("state")) cur["state"] = optimizer_["state"];
-  return cur.dump();
+  std::string cur = json{{"allocation", alloc}}.dump();
+  if (!optimizer_state_.empty()) {  // the stability memory, as text: no re-parse
+    cur.pop_back();
+    cur += ",\"state\":" + optimizer_state_ + "}";
+  }
+  return cur;
 }
 
 bool Agent::DecidePlugin(Model* m, std::string* err) {
@@ -709,6 +931,8 @@ bool Agent::DecidePlugin(Model* m, std::string* err) {
     v.stale = a.stale ? 1 : 0;
     initial[i] = std::max(v.replicas_current, 0);
   }
+  m->current.resize(n);
+  for (size_t i = 0; i < n; ++i) m->current[i] = vs[i].replicas_current;
   variant_policy_input in;
   in.struct_size = sizeof(in);
   in.model = mc.name.c_str();
@@ -735,7 +959,8 @@ void Agent::SubmitSolve() {
     json options = json::parse(cfg_.problem_options, nullptr, false);
     if (!options.is_object()) options = json::object();
     options["now_s"] = WallNow();
-    problem += "\"demand\":" + DemandJson() + ",\"options\":" + options.dump() + "}";
+    problem += "\"accelerators\":" + AcceleratorsJson() + ",\"demand\":" + DemandJson() +
+               ",\"options\":" + options.dump() + "}";
   }
   {
     std::lock_guard<std::mutex> l(solver_mu_);
@@ -764,6 +989,11 @@ void Agent::SolverLoop() {
     const double t0 = MonoNow();
     r.rc = api_->Solve(problem, current, cfg_.solver, &r.out, &r.err);
     r.seconds = MonoNow() - t0;
+    problem = std::string();
+    current = std::string();
+    // Give back what the solve's parsing took before the next one (one malloc arena,
+    // main.cc): measured at 1,000 x 40, it is most of the agent's resident memory.
+    malloc_trim(0);
     l.lock();
     solver_result_ = std::move(r);
     solver_has_result_ = true;
@@ -795,12 +1025,14 @@ void Agent::OnSolveResult() {
     }
   }
   bool ok = r.rc == VARIANT_OK;
+  const bool was_ok = optimizer_status_.is_null() || optimizer_status_.value("status", "") == "ok";
   if (ok) {
-    optimizer_ = std::move(parsed);
+    AdoptOptimizer(parsed);
+    parsed = json();  // only the encoded parts are kept
     optimizer_text_ = std::move(r.out);
+    optimizer_text_.shrink_to_fit();
     optimizer_status_ = {{"status", "ok"}};
     exporter_->SolverOk();
-    RebuildOptimizerFragments();
   } else {
     std::string code = r.err.substr(0, r.err.find(':'));
     exporter_->SolverError(code);
@@ -810,7 +1042,9 @@ void Agent::OnSolveResult() {
       last_solve_error_log_ = MonoNow();
     }
   }
-  if (ok) PublishDecision();
+  // A failure is published once, when the status turns (the held allocation with
+  // optimizer.status = the error code); later failures only count.
+  if (ok || was_ok) PublishDecision();
   // Demand moved again while it solved: solve once more on the newest demand.
   if (solver_again_) SubmitSolve();
 }
@@ -879,11 +1113,7 @@ void Agent::PublishDecision() {
   msgpack::sbuffer db(4096);
   {
     msgpack::packer<msgpack::sbuffer> pk(db);
-    std::vector<const char*> extra;
-    if (optimizer_.is_object())
-      for (const char* k : {"lower_bound", "gap", "solve_ms"})
-        if (optimizer_.contains(k)) extra.push_back(k);
-    pk.pack_map(static_cast<uint32_t>(7 + extra.size()));
+    pk.pack_map(static_cast<uint32_t>(7 + optimizer_extra_mp_.size()));
     pk.pack("decision_id");
     pk.pack(decision_id_);
     pk.pack("time");
@@ -895,15 +1125,15 @@ void Agent::PublishDecision() {
     raw(&db, optimizer_alloc_mp_);
     for (const Model& m : models_) raw(&db, m.alloc_mp);
     pk.pack("unserved");
-    if (optimizer_.is_object() && optimizer_.contains("unserved"))
-      raw_json(&db, optimizer_["unserved"]);
+    if (!optimizer_unserved_mp_.empty())
+      raw(&db, optimizer_unserved_mp_);
     else
       pk.pack_array(0);
     pk.pack("optimizer");
     raw_json(&db, optimizer_status_);
-    for (const char* k : extra) {
+    for (const auto& [k, v] : optimizer_extra_mp_) {
       pk.pack(k);
-      raw_json(&db, optimizer_[k]);
+      raw(&db, v);
     }
     pk.pack("stale_sources");
     uint32_t n_stale = 0;
@@ -918,16 +1148,17 @@ void Agent::PublishDecision() {
     pk.pack_map(2);
     pk.pack("decision_id");
     pk.pack(decision_id_);
-    pk.pack("steps");
-    if (optimizer_.is_object() && optimizer_.contains("plan"))
-      raw_json(&pb, optimizer_["plan"]);
-    else
-      pk.pack_array(0);
+    pk.pack("steps");  // the optimizer's, then each plugin-decided model's
+    uint32_t n_steps = optimizer_plan_n_;
+    for (const Model& m : models_) n_steps += m.plan_n;
+    pk.pack_array(n_steps);
+    raw(&pb, optimizer_plan_mp_);
+    for (const Model& m : models_) raw(&pb, m.plan_mp);
   }
   msgpack::sbuffer gb(4096);
   {
     msgpack::packer<msgpack::sbuffer> pk(gb);
-    const bool og = optimizer_.is_object() && optimizer_.contains("guidance");
+    const bool og = !optimizer_guidance_mp_.empty();
     pk.pack_map(og ? 3 : 2);
     pk.pack("decision_id");
     pk.pack(decision_id_);
@@ -936,7 +1167,7 @@ void Agent::PublishDecision() {
     for (const Model& m : models_) raw(&gb, m.guid_mp);
     if (og) {
       pk.pack("optimizer");
-      raw_json(&gb, optimizer_["guidance"]);
+      raw(&gb, optimizer_guidance_mp_);
     }
   }
   const double t2 = MonoNow();
@@ -1007,6 +1238,38 @@ void Agent::RebuildPluginFragments(Model* m) {
     gpk.pack("load_signal");
     if (Known(ls)) gpk.pack(ls); else gpk.pack_nil();
   }
+  // Its plan: from the replicas it had when it decided (inventory, else the metrics'
+  // replica counts, else its previous decision) to the target, additions first.
+  msgpack::sbuffer pb(128);
+  msgpack::packer<msgpack::sbuffer> ppk(pb);
+  std::vector<int> current = m->current;
+  if (current.size() != mc.variants.size()) current.assign(mc.variants.size(), -1);
+  for (size_t i = 0; i < mc.variants.size(); ++i) {  // after a restore: inventory only
+    auto inv = inventory_.find(mc.name + '\0' + mc.variants[i].name);
+    if (current[i] < 0 && inv != inventory_.end())
+      current[i] = inv->second.first + inv->second.second;
+  }
+  const auto steps = policy::MakeBeforeBreak(current, m->last.desired_replicas);
+  int k = 0;
+  for (const auto& st : steps) {
+    ppk.pack_map(7);
+    ppk.pack("step");
+    ppk.pack(++k);
+    ppk.pack("action");
+    ppk.pack(st.add ? "add" : "remove");
+    ppk.pack("model");
+    ppk.pack(mc.name);
+    ppk.pack("variant");
+    ppk.pack(mc.variants[st.variant].name);
+    ppk.pack("replicas");
+    ppk.pack(st.replicas);
+    ppk.pack("safe");
+    ppk.pack(true);
+    ppk.pack("policy");
+    ppk.pack(pname);
+  }
+  m->plan_mp.assign(pb.data(), pb.size());
+  m->plan_n = static_cast<uint32_t>(steps.size());
   m->alloc_mp.assign(ab.data(), ab.size());
   m->alloc_n = n_alloc;
   m->guid_mp.assign(gb.data(), gb.size());
@@ -1015,18 +1278,29 @@ void Agent::RebuildPluginFragments(Model* m) {
   exporter_->SetModelLoad(mc.name, loads);
 }
 
-void Agent::RebuildOptimizerFragments() {
+void Agent::AdoptOptimizer(const json& d) {
   optimizer_alloc_mp_.clear();
   optimizer_alloc_n_ = 0;
   optimizer_cost_ = 0;
-  if (!optimizer_.is_object()) return;
+  optimizer_state_.clear();
+  optimizer_unserved_mp_.clear();
+  optimizer_plan_mp_.clear();
+  optimizer_plan_n_ = 0;
+  optimizer_guidance_mp_.clear();
+  optimizer_extra_mp_.clear();
+  have_optimizer_ = d.is_object();
+  if (!have_optimizer_) return;
+  auto mp = [](const json& j) {
+    std::vector<uint8_t> v = json::to_msgpack(j);
+    return std::string(v.begin(), v.end());
+  };
   std::map<std::string, std::vector<Exporter::Replicas>> reps;
-  if (optimizer_.contains("allocation") && optimizer_["allocation"].is_array())
-    for (auto a : optimizer_["allocation"]) {
+  auto alloc = d.find("allocation");
+  if (alloc != d.end() && alloc->is_array())
+    for (auto a : *alloc) {
       if (!a.is_object()) continue;
       a["policy"] = "optimizer";
-      std::vector<uint8_t> v = json::to_msgpack(a);
-      optimizer_alloc_mp_.append(reinterpret_cast<const char*>(v.data()), v.size());
+      optimizer_alloc_mp_ += mp(a);
       ++optimizer_alloc_n_;
       auto str = [&](const char* k) {
         return a.contains(k) && a[k].is_string() ? a[k].get<std::string>() : std::string();
@@ -1035,8 +1309,17 @@ void Agent::RebuildOptimizerFragments() {
       double r = a.contains("replicas") && a["replicas"].is_number() ? a["replicas"].get<double>() : 0;
       reps[str("model")].push_back({str("model"), str("variant"), role, r});
     }
-  if (optimizer_.contains("cost_per_hour") && optimizer_["cost_per_hour"].is_number())
-    optimizer_cost_ = optimizer_["cost_per_hour"].get<double>();
+  if (d.contains("cost_per_hour") && d["cost_per_hour"].is_number())
+    optimizer_cost_ = d["cost_per_hour"].get<double>();
+  if (d.contains("state")) optimizer_state_ = d["state"].dump();
+  optimizer_unserved_mp_ = mp(d.contains("unserved") ? d["unserved"] : json::array());
+  if (d.contains("plan") && d["plan"].is_array()) {
+    for (const auto& step : d["plan"]) optimizer_plan_mp_ += mp(step);
+    optimizer_plan_n_ = static_cast<uint32_t>(d["plan"].size());
+  }
+  if (d.contains("guidance")) optimizer_guidance_mp_ = mp(d["guidance"]);
+  for (const char* k : {"lower_bound", "gap", "solve_ms", "baseline_cost_per_hour"})
+    if (d.contains(k)) optimizer_extra_mp_.emplace_back(k, mp(d[k]));
   // Exporter: replace the optimizer models' series (models that left the allocation
   // drop to no series).
   for (const Model& m : models_)
@@ -1046,7 +1329,7 @@ void Agent::RebuildOptimizerFragments() {
                                                                 : it->second);
     }
   std::vector<Exporter::Load> loads;
-  if (optimizer_.contains("guidance")) FindLoads(optimizer_["guidance"], "", &loads);
+  if (d.contains("guidance")) FindLoads(d["guidance"], "", &loads);
   std::map<std::string, std::vector<Exporter::Load>> by_model;
   for (auto& l : loads) by_model[l.model].push_back(l);
   for (const Model& m : models_)
@@ -1056,7 +1339,7 @@ void Agent::RebuildOptimizerFragments() {
                               it == by_model.end() ? std::vector<Exporter::Load>{} : it->second);
     }
   std::vector<Exporter::Unserved> un;
-  const json unserved = optimizer_.value("unserved", json::array());
+  const json unserved = d.value("unserved", json::array());
   if (unserved.is_array())
     for (const auto& u : unserved)
       if (u.is_object() && u.contains("rate_rps") && u["rate_rps"].is_number()) {
@@ -1066,6 +1349,35 @@ void Agent::RebuildOptimizerFragments() {
         un.push_back({str("model"), str("class"), u["rate_rps"].get<double>()});
       }
   exporter_->SetUnserved(un);
+  // The homogeneous baseline (docs/decision.md), when this libvariant reports one:
+  // `baseline_cost_per_hour`, and per model `baseline: {accelerator, cost_per_hour}`
+  // on an entry that names the model (wherever the decision lists models).
+  std::vector<Exporter::Baseline> base;
+  std::function<void(const json&, int)> find_base = [&](const json& j, int depth) {
+    if (depth > 4) return;
+    if (j.is_object()) {
+      auto b = j.find("baseline");
+      auto m = j.find("model");
+      if (b != j.end() && b->is_object() && m != j.end() && m->is_string() &&
+          b->contains("cost_per_hour") && (*b)["cost_per_hour"].is_number())
+        base.push_back({m->get<std::string>(),
+                        b->contains("accelerator") && (*b)["accelerator"].is_string()
+                            ? (*b)["accelerator"].get<std::string>()
+                            : std::string(),
+                        (*b)["cost_per_hour"].get<double>()});
+      for (const auto& [k, v] : j.items())
+        if (k != "allocation" && k != "plan" && k != "state" && k != "guidance")
+          find_base(v, depth + 1);
+    } else if (j.is_array()) {
+      for (const auto& v : j) find_base(v, depth + 1);
+    }
+  };
+  find_base(d, 0);
+  const double total = d.contains("baseline_cost_per_hour") &&
+                               d["baseline_cost_per_hour"].is_number()
+                           ? d["baseline_cost_per_hour"].get<double>()
+                           : kNaN;
+  exporter_->SetBaseline(total, base);
 }
 
 void Agent::UpdateExporter(const json& d, const json& gj) {
@@ -1105,7 +1417,26 @@ void Agent::SaveState() {
   if (cfg_.state_file.empty()) return;
   msgpack::sbuffer b(64 * 1024);
   msgpack::packer<msgpack::sbuffer> pk(b);
-  pk.pack_map(8);
+  // Plugin memory (ABI 1.1 save): model -> bytes, for the policies that keep some.
+  std::vector<std::pair<const Model*, std::string>> memory;
+  for (const Model& m : models_) {
+    std::string bytes;
+    if (m.policy && m.policy->Save(&bytes)) memory.emplace_back(&m, std::move(bytes));
+  }
+  pk.pack_map(10);
+  pk.pack("inventory_accelerators");
+  pk.pack_map(static_cast<uint32_t>(inventory_accel_.size()));
+  for (const auto& [name, count] : inventory_accel_) {
+    pk.pack(name);
+    pk.pack(count);
+  }
+  pk.pack("plugin_memory");
+  pk.pack_map(static_cast<uint32_t>(memory.size()));
+  for (const auto& [m, bytes] : memory) {
+    pk.pack(m->cfg->name);
+    pk.pack_bin(static_cast<uint32_t>(bytes.size()));
+    pk.pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
+  }
   pk.pack("version");
   pk.pack(2);
   pk.pack("source");
@@ -1242,9 +1573,10 @@ void Agent::RestoreState() {
   }
   decision_id_ = st.value("decision_id", uint64_t{0});
   optimizer_text_ = st.value("optimizer", std::string());
+  json restored_optimizer;
   if (!optimizer_text_.empty()) {
-    optimizer_ = json::parse(optimizer_text_, nullptr, false);
-    if (optimizer_.is_discarded()) optimizer_ = json(), optimizer_text_.clear();
+    restored_optimizer = json::parse(optimizer_text_, nullptr, false);
+    if (restored_optimizer.is_discarded()) restored_optimizer = json(), optimizer_text_.clear();
   }
   auto num = [](const json& o, const char* k) {
     auto it = o.find(k);
@@ -1287,6 +1619,7 @@ void Agent::RestoreState() {
     if (!s.keys.empty() && !s.stale) {
       s.stale = true;
       ++stale_sources_;
+      exporter_->SetSourceStale(s.name, true);
       s.last_seen = MonoNow();
     }
   const json inventory = st.value("inventory", json::array());
@@ -1296,6 +1629,9 @@ void Agent::RestoreState() {
                                                              std::max(0, count(r, "starting"))};
     have_inventory_ = true;
   }
+  const json inv_accel = st.value("inventory_accelerators", json::object());
+  for (const auto& [name, count] : inv_accel.items())
+    if (count.is_number_integer()) inventory_accel_[name] = std::max(0, count.get<int>());
   const json plugin_decisions = st.value("plugin_decisions", json::object());
   for (const auto& [name, pd] : plugin_decisions.items()) {
     auto it = model_index_.find(name);
@@ -1316,7 +1652,21 @@ void Agent::RestoreState() {
     m.has_plugin_decision = true;
     RebuildPluginFragments(&m);
   }
-  RebuildOptimizerFragments();
+  const json memory = st.value("plugin_memory", json::object());
+  int n_memory = 0;
+  for (const auto& [name, bytes] : memory.items()) {
+    auto it = model_index_.find(name);
+    if (it == model_index_.end() || !models_[it->second].policy || !bytes.is_binary()) continue;
+    const auto& bin = bytes.get_binary();
+    std::string perr;
+    if (models_[it->second].policy->Restore(std::string(bin.begin(), bin.end()), &perr))
+      ++n_memory;
+    else
+      spdlog::warn("state: model '{}': {} (it starts without memory)", name, perr);
+  }
+  if (n_memory > 0) spdlog::info("state: restored the memory of {} plugin policies", n_memory);
+    AdoptOptimizer(restored_optimizer);
+  restored_optimizer = json();
   for (Model& m : models_) m.solved_rate = m.keys.empty() ? kNaN : ModelRate(m);
   pending_solve_ = -1;
   // Republish what was last published, so late joiners get it at once.

@@ -75,7 +75,6 @@ class Agent {
   void Publish(std::string_view topic, const nlohmann::json& body);
   void PublishRaw(std::string_view topic, std::string body);
   void RebuildPluginFragments(Model* m);
-  void RebuildOptimizerFragments();
   void SendCached(const Cached& c);
   void Heartbeat();
   void SaveState();  // encodes now; the writer thread writes the file
@@ -83,6 +82,13 @@ class Agent {
   void WriteFileAtomically(const std::string& data) const;
   void RestoreState();
   void UpdateExporter(const nlohmann::json& decision, const nlohmann::json& guidance);
+  // Takes variant_solve's answer apart into what the agent publishes and exports, so
+  // only the encoded pieces (and the answer's text, for the state file) stay in memory.
+  void AdoptOptimizer(const nlohmann::json& d);
+  std::string AcceleratorsJson() const;
+  bool StartZap(std::string* err);
+  void ZapLoop();
+  bool AllowedPublisher(const std::string& z85);
 
   Config cfg_;
   std::unique_ptr<VariantApi> api_;
@@ -102,9 +108,20 @@ class Agent {
   std::unordered_map<std::string, std::pair<int, int>> inventory_;
   bool have_inventory_ = false;
 
-  // Last good outputs.
-  nlohmann::json optimizer_;         // last good variant_solve decision (or null)
-  std::string optimizer_text_;       // the same, as the JSON text variant_solve returned
+  // accelerator name -> count from inventory (what exists in the cluster)
+  std::unordered_map<std::string, int> inventory_accel_;
+  nlohmann::json accelerators_;  // the problem's accelerators (small), for the caps
+
+  // Last good outputs. Of variant_solve's answer the agent keeps its text (the state
+  // file and, without inventory, the next call's `current`) and, encoded once, the
+  // parts it publishes; not the parsed document (tens of MB at 1,000 x 40).
+  bool have_optimizer_ = false;
+  std::string optimizer_text_;       // variant_solve's last good answer, as returned
+  std::string optimizer_state_;      // its `state` object as JSON text ("" none)
+  std::string optimizer_unserved_mp_, optimizer_plan_mp_, optimizer_guidance_mp_;
+  uint32_t optimizer_plan_n_ = 0;
+  // lower_bound, gap, solve_ms, baseline_cost_per_hour: key -> encoded value
+  std::vector<std::pair<std::string, std::string>> optimizer_extra_mp_;
   nlohmann::json optimizer_status_;  // {"status": ..., "error": ...}
   std::string optimizer_alloc_mp_;   // its allocation entries, encoded
   uint32_t optimizer_alloc_n_ = 0;
@@ -145,6 +162,10 @@ class Agent {
   bool writer_has_ = false, writer_stop_ = false;
   uint64_t writer_done_ = 0;
   int stale_sources_ = 0;
+  // ZAP handler (CURVE): its own thread on inproc://zeromq.zap.01.
+  std::thread zap_;
+  std::atomic<bool> zap_stop_{false};
+  std::unordered_map<std::string, bool> zap_logged_;  // zap thread only
 };
 
 double MonoNow();

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <nlohmann/json.hpp>
@@ -143,7 +144,69 @@ void ReadModels(const json& problem, Config* cfg) {
   }
 }
 
+// The bus.curve section (docs/bus.md, "Authentication").
+void ReadCurve(const json& c, Config* cfg) {
+  auto key = [&](const char* k, const char* which) -> std::string {
+    std::string v = Get<std::string>(c, k, "");
+    return v.empty() ? v : ReadCurveKey(v, which, std::string("bus.curve.") + k);
+  };
+  cfg->curve_server_secret = key("secret_key", "secret-key");
+  cfg->curve_server_public = key("public_key", "public-key");
+  if (c.contains("allowed_publishers"))
+    for (const auto& k : c["allowed_publishers"])
+      cfg->curve_allowed_publishers.push_back(
+          ReadCurveKey(k.get<std::string>(), "public-key", "bus.curve.allowed_publishers"));
+  cfg->curve_allowed_publishers_dir = Get<std::string>(c, "allowed_publishers_dir", "");
+  if (c.contains("allowed_subscribers"))
+    for (const auto& k : c["allowed_subscribers"])
+      cfg->curve_allowed_subscribers.push_back(
+          ReadCurveKey(k.get<std::string>(), "public-key", "bus.curve.allowed_subscribers"));
+  cfg->curve_client_secret = key("client_secret_key", "secret-key");
+  cfg->curve_client_public = key("client_public_key", "public-key");
+  cfg->curve_server_key = key("server_public_key", "public-key");
+  if (!cfg->curve_server_secret.empty() && cfg->curve_server_public.empty())
+    throw std::runtime_error("bus.curve: secret_key given without public_key");
+  if (!cfg->curve_server_secret.empty() && cfg->curve_allowed_publishers.empty() &&
+      cfg->curve_allowed_publishers_dir.empty())
+    throw std::runtime_error(
+        "bus.curve: secret_key given but no allowed_publishers / allowed_publishers_dir "
+        "(nobody could publish)");
+  if (!cfg->curve_client_secret.empty() &&
+      (cfg->curve_client_public.empty() || cfg->curve_server_key.empty()))
+    throw std::runtime_error(
+        "bus.curve: client_secret_key needs client_public_key and server_public_key");
+}
+
+bool IsZ85Key(const std::string& s) {
+  static const std::string kZ85 =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  return s.size() == 40 && s.find_first_not_of(kZ85) == std::string::npos;
+}
+
 }  // namespace
+
+std::string ReadCurveKey(const std::string& value, const char* which, const std::string& field) {
+  if (IsZ85Key(value)) return value;
+  std::ifstream f(value);
+  if (!f)
+    throw std::runtime_error(field + ": '" + value +
+                             "' is neither a z85 key (40 characters) nor a readable file");
+  std::string line, bare;
+  while (std::getline(f, line)) {
+    auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    line = line.substr(b);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (IsZ85Key(line) && bare.empty()) bare = line;
+    if (line.compare(0, std::strlen(which), which) == 0) {
+      auto q1 = line.find('"'), q2 = line.rfind('"');
+      if (q1 != std::string::npos && q2 > q1 + 1 && IsZ85Key(line.substr(q1 + 1, q2 - q1 - 1)))
+        return line.substr(q1 + 1, q2 - q1 - 1);
+    }
+  }
+  if (!bare.empty()) return bare;
+  throw std::runtime_error(field + ": " + value + " holds no z85 " + which);
+}
 
 bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
   try {
@@ -165,6 +228,18 @@ bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
       cfg->max_message_bytes = Get<size_t>(b, "max_message_bytes", cfg->max_message_bytes);
       cfg->heartbeat_s = Get<double>(b, "heartbeat_s", cfg->heartbeat_s);
       cfg->stale_after_s = Get<double>(b, "stale_after_s", cfg->stale_after_s);
+      cfg->rate_limit_per_source =
+          Get<double>(b, "rate_limit_per_source", cfg->rate_limit_per_source);
+      cfg->rate_burst = Get<double>(b, "rate_burst", cfg->rate_burst);
+      cfg->max_sources = Get<size_t>(b, "max_sources", cfg->max_sources);
+      cfg->hwm = Get<int>(b, "hwm", cfg->hwm);
+      if (!(cfg->rate_limit_per_source >= 0) || !(cfg->rate_burst >= 1) || cfg->max_sources < 1 ||
+          cfg->hwm < 1 || cfg->max_message_bytes < 64) {
+        *err = path + ": bus.rate_limit_per_source must be >= 0, bus.rate_burst >= 1, "
+                      "bus.max_sources and bus.hwm >= 1, bus.max_message_bytes >= 64";
+        return false;
+      }
+      if (b.contains("curve")) ReadCurve(b["curve"], cfg);
     }
     cfg->metrics_listen = Get<std::string>(r, "metrics_listen", "");
     cfg->state_file = Get<std::string>(r, "state_file", "");
@@ -245,6 +320,10 @@ bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
       if (problem.contains("options")) {
         cfg->problem_options = problem["options"].dump();
         problem.erase("options");
+      }
+      if (problem.contains("accelerators")) {
+        cfg->problem_accelerators = problem["accelerators"].dump();
+        problem.erase("accelerators");
       }
       if (problem.contains("classes") && problem["classes"].is_array()) {
         for (const auto& c : problem["classes"])

@@ -33,6 +33,20 @@ struct Config {
   std::string xsub = "tcp://127.0.0.1:5555";  // publishers connect here
   std::string xpub = "tcp://127.0.0.1:5556";  // subscribers connect here
   size_t max_message_bytes = 1 << 20;
+  // Bounds (docs/bus.md, "Bounds"): per-source token bucket (0 = off), distinct
+  // sources tracked, ZeroMQ high-water marks on every socket.
+  double rate_limit_per_source = 20000;  // messages per second
+  double rate_burst = 50000;             // bucket size
+  size_t max_sources = 10000;
+  int hwm = 50000;
+  // CURVE (docs/bus.md, "Authentication"): z85 keys (40 characters). Empty
+  // server_secret_key = the bus is open (logged as a warning at start).
+  std::string curve_server_secret, curve_server_public;
+  std::vector<std::string> curve_allowed_publishers;  // z85 public keys
+  std::string curve_allowed_publishers_dir;           // *.key files, re-read at each handshake
+  std::vector<std::string> curve_allowed_subscribers; // empty = any CURVE key may subscribe
+  // node mode / any publisher: client keys and the agent's public key
+  std::string curve_client_secret, curve_client_public, curve_server_key;
   double heartbeat_s = 1.0;
   double stale_after_s = 5.0;
   // exporter ("" disables)
@@ -48,6 +62,9 @@ struct Config {
   // without its `demand` (the agent fills that from the bus).
   std::string problem_json;
   std::string problem_options = "{}";  // the problem's `options` (JSON object)
+  // The problem's `accelerators` (JSON array), kept apart from problem_json: the agent
+  // writes it per solve with the counts that inventory reports (docs/bus.md).
+  std::string problem_accelerators = "[]";
   std::string default_class;   // for metrics without `class` (default: the first class)
   std::vector<std::string> class_names;  // the problem's classes; metrics naming others are rejected
   double default_input_tokens = 512, default_output_tokens = 128;  // when not measured
@@ -59,6 +76,12 @@ struct Config {
   std::string node_file;
   std::vector<bus::Metrics> node_static;
 };
+
+// Reads a z85 CURVE key from `value` (40 characters) or, if `value` is a path, from
+// that file: a bare z85 key or a ZeroMQ certificate (`public-key = "..."` /
+// `secret-key = "..."`, as zmq.auth writes them; `which` picks the line). Throws
+// std::runtime_error naming the field on anything else.
+std::string ReadCurveKey(const std::string& value, const char* which, const std::string& field);
 
 // Loads the YAML file at path. On failure returns false with *err naming the field.
 // `problem_file:` (relative to the config's directory) or an inline `problem:` give

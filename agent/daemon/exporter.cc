@@ -4,6 +4,7 @@
 #include <prometheus/metric_family.h>
 
 #include <chrono>
+#include <cmath>
 
 namespace agent {
 namespace {
@@ -43,7 +44,7 @@ prometheus::Counter* Lookup(std::map<std::string, prometheus::Counter*>* cache,
 }  // namespace
 
 Exporter::Exporter(const std::string& listen)
-    : registry_(std::make_shared<prometheus::Registry>()) {
+    : listen_(listen), registry_(std::make_shared<prometheus::Registry>()) {
   using namespace prometheus;
   desired_fam_ = &BuildGauge().Name("variant_desired_replicas")
                       .Help("Replicas the agent decided, per model, variant and role")
@@ -80,12 +81,70 @@ Exporter::Exporter(const std::string& listen)
   gaps_ = &BuildCounter().Name("variant_bus_sequence_gap_messages_total")
                .Help("Messages missing according to per-source sequence numbers")
                .Register(*registry_).Add({});
+  source_stale_fam_ = &BuildGauge().Name("variant_bus_source_stale")
+                          .Help("1 while this source is silent beyond bus.stale_after_s "
+                                "(its data held; alert on it)")
+                          .Register(*registry_);
+  model_baseline_fam_ =
+      &BuildGauge().Name("variant_model_baseline_cost_per_hour")
+           .Help("Cost per hour of serving this model homogeneously on one accelerator type "
+                 "(the decision's baseline)")
+           .Register(*registry_);
+  auto& auth = BuildCounter().Name("variant_bus_auth_total")
+                   .Help("CURVE handshakes judged by the agent's ZAP handler")
+                   .Register(*registry_);
+  auth_pub_ok_ = &auth.Add({{"side", "publisher"}, {"result", "accepted"}});
+  auth_pub_refused_ = &auth.Add({{"side", "publisher"}, {"result", "refused"}});
+  auth_sub_ok_ = &auth.Add({{"side", "subscriber"}, {"result", "accepted"}});
+  auth_sub_refused_ = &auth.Add({{"side", "subscriber"}, {"result", "refused"}});
   age_ = std::make_shared<AgeCollectable>(&last_event_);
-  if (!listen.empty()) {
-    exposer_ = std::make_unique<Exposer>(listen, 1);
-    exposer_->RegisterCollectable(registry_);
-    exposer_->RegisterCollectable(age_);
+}
+
+void Exporter::Serve() {
+  if (listen_.empty() || exposer_) return;
+  exposer_ = std::make_unique<prometheus::Exposer>(listen_, 1);
+  exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(age_);
+}
+
+void Exporter::SetSourceStale(const std::string& source, bool stale) {
+  auto it = source_stale_.find(source);
+  if (stale && it == source_stale_.end()) {
+    source_stale_.emplace(source, &source_stale_fam_->Add({{"source", source}}))
+        .first->second->Set(1);
+  } else if (!stale && it != source_stale_.end()) {
+    source_stale_fam_->Remove(it->second);
+    source_stale_.erase(it);
   }
+}
+
+void Exporter::SetBaseline(double total, const std::vector<Baseline>& per_model) {
+  if (std::isfinite(total)) {
+    if (baseline_ == nullptr)
+      baseline_ = &prometheus::BuildGauge()
+                       .Name("variant_baseline_cost_per_hour")
+                       .Help("Cost per hour of the decision's homogeneous baseline (each model "
+                             "on its cheapest single accelerator type)")
+                       .Register(*registry_)
+                       .Add({});
+    baseline_->Set(total);
+  }
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> next;
+  for (const auto& b : per_model) {
+    auto key = std::make_pair(b.model, b.accelerator);
+    auto it = model_baseline_.find(key);
+    prometheus::Gauge* g;
+    if (it != model_baseline_.end()) {
+      g = it->second;
+      model_baseline_.erase(it);
+    } else {
+      g = &model_baseline_fam_->Add({{"model", b.model}, {"accelerator", b.accelerator}});
+    }
+    g->Set(b.cost_per_hour);
+    next[key] = g;
+  }
+  for (auto& [k, g] : model_baseline_) model_baseline_fam_->Remove(g);
+  model_baseline_ = std::move(next);
 }
 
 Exporter::~Exporter() = default;

@@ -22,8 +22,11 @@ namespace agent {
 
 class Exporter {
  public:
-  // listen: "host:port"; "" makes a registry without an HTTP endpoint.
+  // listen: "host:port"; "" makes a registry without an HTTP endpoint. Nothing
+  // listens until Serve().
   explicit Exporter(const std::string& listen);
+  // Starts the HTTP endpoint (throws on a bad address or a port in use).
+  void Serve();
   ~Exporter();
 
   struct Replicas {
@@ -54,10 +57,26 @@ class Exporter {
   void Rejected(const std::string& reason);
   void SequenceGap(double missing) { gaps_->Increment(missing); }
   void SetStaleSources(double n) { stale_->Set(n); }
+  // Per-source alert series: 1 while `source` is stale; removed when it speaks again.
+  void SetSourceStale(const std::string& source, bool stale);
+  // The homogeneous baseline of the optimizer's decision (docs/decision.md); NaN
+  // total removes nothing but leaves the gauge unset. Per model: (model, accelerator,
+  // cost per hour); replaces the previous set.
+  struct Baseline {
+    std::string model, accelerator;
+    double cost_per_hour;
+  };
+  void SetBaseline(double total, const std::vector<Baseline>& per_model);
+  // From the ZAP handler's thread (series made in the constructor: thread-safe).
+  void AuthResult(bool publisher, bool accepted) {
+    (publisher ? (accepted ? auth_pub_ok_ : auth_pub_refused_)
+               : (accepted ? auth_sub_ok_ : auth_sub_refused_))->Increment();
+  }
   void Event(double unix_time) { last_event_.store(unix_time); }
   std::vector<int> ports() const;
 
  private:
+  std::string listen_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> age_;
   std::unique_ptr<prometheus::Exposer> exposer_;
@@ -68,6 +87,12 @@ class Exporter {
   prometheus::Family<prometheus::Counter>* out_fam_;
   prometheus::Family<prometheus::Counter>* rej_fam_;
   prometheus::Family<prometheus::Counter>* err_fam_;
+  prometheus::Family<prometheus::Gauge>* source_stale_fam_;
+  prometheus::Family<prometheus::Gauge>* model_baseline_fam_;
+  std::map<std::string, prometheus::Gauge*> source_stale_;
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> model_baseline_;
+  prometheus::Gauge* baseline_ = nullptr;
+  prometheus::Counter *auth_pub_ok_, *auth_pub_refused_, *auth_sub_ok_, *auth_sub_refused_;
   prometheus::Gauge* cost_;
   prometheus::Gauge* solver_failing_;
   prometheus::Gauge* stale_;

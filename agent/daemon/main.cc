@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(1);
   int rc;
   {
-    agent::Agent a(cfg, std::move(api), &ctx);
+    agent::Agent a(std::move(cfg), std::move(api), &ctx);  // one copy of the problem
     if (!a.Init(&err)) {
       spdlog::critical("{}", err);
       return 1;

@@ -104,7 +104,9 @@ std::string MakeConfig(const BenchOptions& o, const std::string& dir, const std:
   json cfg = {
       {"mode", "cluster"},
       {"source", "bench-agent"},
-      {"bus", {{"xsub", xsub}, {"xpub", xpub}, {"heartbeat_s", 1.0}, {"stale_after_s", 30.0}}},
+      {"bus", {{"xsub", xsub}, {"xpub", xpub}, {"heartbeat_s", 1.0}, {"stale_after_s", 30.0},
+                  // one source publishes everything: no per-source rate limit here
+                  {"rate_limit_per_source", 0}}},
       {"metrics_listen", listen},
       {"state_file", dir + "/state.msgpack"},
       {"solve", {{"threshold", 0.1}, {"debounce_ms", o.debounce_ms}, {"max_staleness_s", 60}}},

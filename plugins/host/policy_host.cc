@@ -1,6 +1,8 @@
 #include "policy_host.h"
 
 #include <dlfcn.h>
+#include <sys/wait.h>
+#include <cerrno>
 #include <unistd.h>
 
 #include <algorithm>
@@ -147,6 +149,49 @@ bool PolicyInstance::Restore(const std::string& data, std::string* err) {
     return false;
   }
   return true;
+}
+
+bool ProbePlugin(const std::string& path, const std::string& params_json, std::string* err) {
+  int fds[2];
+  if (pipe(fds) != 0) return true;  // cannot probe: load in-process as before
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return true;
+  }
+  if (pid == 0) {  // child: only async-signal-safe work after this, plus the load
+    close(fds[0]);
+    std::string e;
+    auto p = PolicyPlugin::Load(path, &e);
+    if (p) {
+      auto inst = p->Create("probe", params_json, &e);
+      if (inst) e.clear();
+    }
+    if (!e.empty()) (void)!write(fds[1], e.data(), std::min<size_t>(e.size(), 4000));
+    _exit(e.empty() ? 0 : 3);
+  }
+  close(fds[1]);
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) msg.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+  if (err != nullptr) {
+    if (WIFSIGNALED(status))
+      *err = "plugin '" + path + "' crashed at load (signal " + std::to_string(WTERMSIG(status)) +
+             ", " + strsignal(WTERMSIG(status)) + ")";
+    else if (!msg.empty())
+      *err = msg;
+    else
+      *err = "plugin '" + path + "' failed at load (the probe exited with status " +
+             std::to_string(WEXITSTATUS(status)) + ")";
+  }
+  return false;
 }
 
 std::vector<PlanStep> MakeBeforeBreak(const std::vector<int>& current,

@@ -79,6 +79,12 @@ class PolicyInstance {
   void* state_;
 };
 
+// Loads the plugin and makes one instance with params_json in a forked child, so a
+// plugin that crashes at load (or in create) takes down the child, not the host.
+// True when the child succeeded; else *err names the path and how it ended (the
+// signal, or the refusal). The parent loads it for real afterwards.
+bool ProbePlugin(const std::string& path, const std::string& params_json, std::string* err);
+
 // One step of a plugin-decided model's plan: `replicas` more (add) or fewer
 // (remove) of one variant.
 struct PlanStep {

@@ -191,3 +191,12 @@ def wait_until(pred, timeout_s=10.0, step=0.05):
 
 def temp_dir():
     return tempfile.TemporaryDirectory(prefix="variant-agent-test-")
+
+
+def up(agent_cfg):
+    """True once the agent's exporter answers (it starts after the bus is bound)."""
+    try:
+        scrape(agent_cfg)
+        return True
+    except OSError:
+        return False

@@ -19,7 +19,7 @@ class BadInputTest(unittest.TestCase):
         cls.cfg = H.base_config(cls.tmp.name)
         cls.agent = H.Agent(cls.cfg, cls.tmp.name).start()
         cls.ctx = zmq.Context()
-        assert H.wait_until(lambda: _up(cls.cfg)), cls.agent.log_text()
+        assert H.wait_until(lambda: H.up(cls.cfg)), cls.agent.log_text()
 
     @classmethod
     def tearDownClass(cls):
@@ -128,13 +128,6 @@ class BadInputTest(unittest.TestCase):
         body = msgpack.packb({"replicas": {"not": "a list"}})
         self.check_rejected("wrong_type", lambda p: [b"inventory", p.header(), body], "inv")
 
-
-def _up(cfg):
-    try:
-        H.scrape(cfg)
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -34,16 +34,9 @@ class AgentBusTest(unittest.TestCase):
         a = H.Agent(cfg, self.dir, log_level).start()
         self.agents.append(a)
         # Ready when the exporter answers (the sockets are bound before it starts).
-        self.assertTrue(H.wait_until(lambda: self._up(cfg) or not a.alive()), "agent did not start")
+        self.assertTrue(H.wait_until(lambda: H.up(cfg) or not a.alive()), "agent did not start")
         self.assertTrue(a.alive(), a.log_text())
         return a
-
-    def _up(self, cfg):
-        try:
-            H.scrape(cfg)
-            return True
-        except OSError:
-            return False
 
     def publish_until(self, pub, sub, topic, pred, send, timeout_s=10):
         """Publishes with send() until a `topic` message satisfying pred arrives (PUB
@@ -191,7 +184,7 @@ class OptimizerPathTest(unittest.TestCase):
         a = H.Agent(cfg, d).start()
         ctx = zmq.Context()
         try:
-            self.assertTrue(H.wait_until(lambda: _up(cfg) or not a.alive()))
+            self.assertTrue(H.wait_until(lambda: H.up(cfg) or not a.alive()))
             self.assertTrue(a.alive(), a.log_text())
             body(a, ctx)
         finally:
@@ -248,13 +241,6 @@ class OptimizerPathTest(unittest.TestCase):
                 self.assertIn("solve failed, keeping the last decision", a.log_text())
             self.run_agent(cfg, d, body)
 
-
-def _up(cfg):
-    try:
-        H.scrape(cfg)
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

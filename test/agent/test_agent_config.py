@@ -4,6 +4,8 @@ import os
 import subprocess
 import unittest
 
+import zmq
+
 import yaml
 
 import agent_harness as H
@@ -47,6 +49,33 @@ class ConfigTest(unittest.TestCase):
             rc, out = run_agent(cfg, d)
             self.assertEqual(rc, 1, out)
             self.assertIn("policy plugin 'no-such-policy' not found", out)
+
+    def test_plugin_crashing_at_load_is_refused_with_a_message(self):
+        # docs/faults.md: the plugin is tried in a child process first.
+        with H.temp_dir() as d:
+            cfg = H.base_config(d, policy="crash-at-load", params={})
+            cfg["plugin_dirs"] = [os.environ["VARIANT_FAKE_LIB_DIR"]]
+            with open(cfg["state_file"], "wb") as f:
+                f.write(b"previous state")
+            rc, out = run_agent(cfg, d)
+            self.assertEqual(rc, 1, out)
+            self.assertIn("libvariant_policy_crash_at_load.so", out)
+            self.assertRegex(out, r"(crashed|failed) at load")
+            with open(cfg["state_file"], "rb") as f:
+                self.assertEqual(f.read(), b"previous state")  # left for the next start
+
+    def test_curve_key_errors_name_the_field(self):
+        with H.temp_dir() as d:
+            cfg = H.base_config(d)
+            cfg["bus"]["curve"] = {"secret_key": "not-a-key"}
+            rc, out = run_agent(cfg, d)
+            self.assertEqual(rc, 1, out)
+            self.assertIn("bus.curve.secret_key", out)
+            pub, sec = zmq.curve_keypair()
+            cfg["bus"]["curve"] = {"secret_key": sec.decode(), "public_key": pub.decode()}
+            rc, out = run_agent(cfg, d)
+            self.assertEqual(rc, 1, out)
+            self.assertIn("allowed_publishers", out)
 
     def test_bad_plugin_params(self):
         with H.temp_dir() as d:

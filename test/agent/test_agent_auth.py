@@ -1,0 +1,139 @@
+"""The authenticated, encrypted bus (docs/bus.md, "Authentication"): ZeroMQ CURVE with
+the agent's ZAP handler and an allowlist of publisher keys. Real sockets on loopback;
+the keys and the peers are Debian's python3-zmq (zmq.curve_keypair, zmq.auth
+certificate files)."""
+import os
+import time
+import unittest
+
+import zmq
+import zmq.auth
+
+import agent_harness as H
+
+MODEL, OTHER = "llama-3-8b", "mistral-7b"
+
+
+def curve(sock, public, secret, server_public):
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    sock.curve_serverkey = server_public
+
+
+class AuthTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = H.temp_dir()
+        self.dir = self.tmp.name
+        self.ctx = zmq.Context()
+        self.agent = None
+        self.server_pub, self.server_sec = zmq.curve_keypair()
+        self.known_pub, self.known_sec = zmq.curve_keypair()
+        self.unknown_pub, self.unknown_sec = zmq.curve_keypair()
+        # A second allowed publisher as a certificate file in a directory (how the
+        # chart mounts a Secret), written by zmq.auth.
+        self.keydir = os.path.join(self.dir, "publishers")
+        os.mkdir(self.keydir)
+        pub_file, _ = zmq.auth.create_certificates(self.keydir, "collector-b")
+        self.file_pub, self.file_sec = zmq.auth.load_certificate(
+            pub_file.replace(".key", ".key_secret"))
+        os.remove(pub_file.replace(".key", ".key_secret"))  # only public keys there
+
+    def tearDown(self):
+        rc = self.agent.stop() if self.agent else 0
+        log = self.agent.log_text() if self.agent else ""
+        self.ctx.destroy(linger=0)
+        self.tmp.cleanup()
+        self.assertEqual(rc, 0, log[-3000:])
+
+    def start(self, with_keys=True):
+        cfg = H.base_config(self.dir)
+        cfg["solve"]["max_staleness_s"] = 0.3
+        if with_keys:
+            cfg["bus"]["curve"] = {
+                "secret_key": self.server_sec.decode(),
+                "public_key": self.server_pub.decode(),
+                "allowed_publishers": [self.known_pub.decode()],
+                "allowed_publishers_dir": self.keydir,
+            }
+        self.agent = H.Agent(cfg, self.dir).start()
+        self.assertTrue(H.wait_until(lambda: H.up(cfg) or not self.agent.alive()))
+        self.assertTrue(self.agent.alive(), self.agent.log_text())
+        return cfg
+
+    def publisher(self, cfg, keys, source):
+        p = H.Publisher(self.ctx, cfg, source=source)
+        if keys is not None:
+            p.sock.close(linger=0)
+            p.sock = self.ctx.socket(zmq.PUB)
+            p.sock.setsockopt(zmq.LINGER, 0)
+            curve(p.sock, keys[0], keys[1], self.server_pub)
+            p.sock.connect(cfg["bus"]["xsub"])
+        return p
+
+    def subscriber(self, cfg):
+        s = self.ctx.socket(zmq.SUB)
+        s.setsockopt(zmq.LINGER, 0)
+        pub, sec = zmq.curve_keypair()  # any CURVE key may read (no allowed_subscribers)
+        curve(s, pub, sec, self.server_pub)
+        s.connect(cfg["bus"]["xpub"])
+        s.setsockopt(zmq.SUBSCRIBE, b"decision")
+        sub = H.Subscriber.__new__(H.Subscriber)
+        sub.sock = s
+        return sub
+
+    def wait_decision(self, sub, pred, send, timeout_s=10):
+        end = time.time() + timeout_s
+        while time.time() < end:
+            send()
+            m = sub.wait_for("decision", pred, timeout_s=0.3)
+            if m is not None:
+                return m[2]
+        return None
+
+    def test_known_keys_work_and_unknown_keys_never_reach_the_decision(self):
+        cfg = self.start()
+        sub = self.subscriber(cfg)
+        good = self.publisher(cfg, (self.known_pub, self.known_sec), "collector-a")
+        d = self.wait_decision(sub, lambda b: H.replicas(b, MODEL) == 6,
+                               lambda: good.metrics(MODEL, running=40, waiting=8, replicas_ready=2))
+        self.assertIsNotNone(d, self.agent.log_text())
+        # The key from the directory works too.
+        filed = self.publisher(cfg, (self.file_pub, self.file_sec), "collector-b")
+        d = self.wait_decision(sub, lambda b: H.replicas(b, OTHER) == 4,
+                               lambda: filed.metrics(OTHER, running=32, replicas_ready=1))
+        self.assertIsNotNone(d, self.agent.log_text())
+        accepted_in = H.metric(cfg, "variant_bus_messages_in_total", topic="metrics")
+
+        # An unknown key, and a publisher without CURVE, both try to push OTHER to 100
+        # replicas for a while; decisions keep coming (max_staleness_s) unchanged.
+        bad = self.publisher(cfg, (self.unknown_pub, self.unknown_sec), "intruder")
+        plain = self.publisher(cfg, None, "plain")
+        end = time.time() + 2.0
+        seen = []
+        while time.time() < end:
+            for p in (bad, plain):
+                p.metrics(OTHER, running=800, replicas_ready=1)
+            m = sub.wait_for("decision", timeout_s=0.1)
+            if m:
+                seen.append(H.replicas(m[2], OTHER))
+        self.assertTrue(seen, "decisions stopped")
+        self.assertEqual(set(seen), {4}, "an unauthenticated message changed a decision")
+        self.assertGreater(H.metric(cfg, "variant_bus_auth_total", side="publisher",
+                                    result="refused"), 0)
+        self.assertGreaterEqual(H.metric(cfg, "variant_bus_auth_total", side="publisher",
+                                         result="accepted"), 2)
+        self.assertEqual(H.metric(cfg, "variant_bus_messages_in_total", topic="metrics"),
+                         accepted_in, "messages from refused peers were counted as received")
+        log = self.agent.log_text()
+        self.assertIn("refused a publisher with CURVE key " + self.unknown_pub.decode(), log)
+        self.assertIn("CURVE on", log)
+        self.assertNotIn("NO AUTHENTICATION", log)
+
+    def test_without_keys_the_agent_says_the_bus_is_open(self):
+        self.start(with_keys=False)
+        time.sleep(0.2)
+        self.assertIn("NO AUTHENTICATION", self.agent.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,101 @@
+"""Bounded under a flood (issue 7): one source publishes valid metrics as fast as a
+core allows while a well-behaved one publishes steadily. The agent drops the
+flooder's excess (rate_limited, counted), loses none of the well-behaved source's
+messages, keeps its RSS flat and keeps deciding. Real sockets on loopback; the
+flooder is a separate process (bus_load.py)."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+import zmq
+
+import agent_harness as H
+
+MODEL, OTHER = "llama-3-8b", "mistral-7b"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+class FloodTest(unittest.TestCase):
+    def test_flood_does_not_starve_a_well_behaved_source(self):
+        with H.temp_dir() as d:
+            cfg = H.base_config(d, params={"target": 8, "scale_down_window_s": 0})
+            cfg["bus"].update({"rate_limit_per_source": 2000, "rate_burst": 2000})
+            cfg["solve"]["max_staleness_s"] = 0.5
+            a = H.Agent(cfg, d).start()
+            ctx = zmq.Context()
+            try:
+                self.assertTrue(H.wait_until(lambda: H.up(cfg) or not a.alive()), a.log_text())
+                sub = H.Subscriber(ctx, cfg, topics=("decision", "metrics"))
+                good = H.Publisher(ctx, cfg, source="good")
+                # Connected: the first good message comes back through the proxy.
+                end = time.time() + 10
+                while time.time() < end:
+                    good.metrics(MODEL, running=40, replicas_ready=5)
+                    if sub.wait_for("metrics", lambda b: True, 0.2):
+                        break
+                while sub.recv(0.2):
+                    pass
+                rss0 = rss_kb(a.proc.pid)
+                flood = subprocess.Popen(
+                    [sys.executable, os.path.join(HERE, "bus_load.py"), "flood",
+                     cfg["bus"]["xsub"], "--model", OTHER, "--seconds", "4"],
+                    stdout=subprocess.PIPE)
+                sent_good, got_good, decisions, rss_max = 0, 0, [], rss0
+                t_end = time.time() + 4.5
+                k = 0
+                while time.time() < t_end:
+                    k += 1
+                    # alternate demand every 50 messages: 8 or 16 replicas
+                    good.metrics(MODEL, running=40.0 + (k // 50 % 2) * 40.0,
+                                 replicas_ready=5)
+                    sent_good += 1
+                    deadline = time.time() + 0.01
+                    while time.time() < deadline:
+                        m = sub.recv(max(0.0, deadline - time.time()))
+                        if m is None:
+                            break
+                        if m[0] == "metrics" and m[1]["src"] == "good":
+                            got_good += 1
+                        elif m[0] == "decision":
+                            decisions.append(H.replicas(m[2], MODEL))
+                    rss_max = max(rss_max, rss_kb(a.proc.pid))
+                out = json.loads(flood.communicate(timeout=30)[0])
+                while True:  # what is still in flight
+                    m = sub.recv(0.5)
+                    if m is None:
+                        break
+                    if m[0] == "metrics" and m[1]["src"] == "good":
+                        got_good += 1
+                limited = H.metric(cfg, "variant_bus_messages_rejected_total",
+                                   reason="rate_limited")
+                print("flood: flooder sent %d in %.1f s; rate-limited %d; good sent %d got %d; "
+                      "decisions %d; RSS %d -> max %d kB" % (
+                          out["sent"], out["seconds"], limited, sent_good, got_good,
+                          len(decisions), rss0, rss_max))
+                self.assertGreater(out["sent"], 20000, "the flooder did not flood")
+                self.assertGreater(limited, out["sent"] / 2)
+                self.assertEqual(got_good, sent_good, "a well-behaved message was lost")
+                self.assertGreaterEqual(len(decisions), 4, "decisions stopped under the flood")
+                self.assertTrue({5, 10} <= set(decisions), decisions)  # it followed the good source
+                self.assertLess(rss_max - rss0, 32 * 1024, "RSS grew under the flood")
+                self.assertTrue(a.alive())
+            finally:
+                ctx.destroy(linger=0)
+                rc = a.stop()
+            self.assertEqual(rc, 0, a.log_text()[-3000:])
+
+
+
+if __name__ == "__main__":
+    unittest.main()
