@@ -1,5 +1,6 @@
 // variant_solve: the optimizer through the C ABI (variant.h, docs/decision.md).
 #include <string>
+#include <string_view>
 
 #include "capi_internal.h"
 #include "opt/decide.h"
@@ -20,10 +21,11 @@ VARIANT_EXPORT int variant_solve(variant_ctx* ctx, const char* problem, size_t p
     if (current == nullptr && current_len != 0)
       return variant::InvalidArgument("current is NULL but current_len is not 0");
     const std::string which = solver == nullptr ? "fast" : solver;
-    auto p = variant::opt::ParseProblem(std::string(problem, problem_len));
+    // Parsed in place (no copy of what may be megabytes of JSON).
+    auto p = variant::opt::ParseProblem(std::string_view(problem, problem_len));
     if (!p.ok()) return p.status();
     auto cur = variant::opt::ParseCurrent(
-        current == nullptr ? std::string() : std::string(current, current_len), *p);
+        current == nullptr ? std::string_view() : std::string_view(current, current_len), *p);
     if (!cur.ok()) return cur.status();
     auto d = variant::opt::Decide(variant::Impl(ctx), *p, *cur, which);
     if (!d.ok()) return d.status();

@@ -349,6 +349,21 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   B.follow.resize(p.models.size());
   State next;
   next.now_s = now;
+  // Demand specs per model (by name, once: a scan per model is quadratic at 1000s of
+  // models), and per-spec scratch reused across models (only a model's own entries
+  // are written and read).
+  std::map<std::string, int> model_index;
+  for (size_t mi = 0; mi < p.models.size(); ++mi) model_index[p.models[mi].name] = static_cast<int>(mi);
+  std::vector<std::vector<int>> specs_of(p.models.size());
+  std::vector<int> model_of_spec(p.demand.size(), -1);
+  for (size_t j = 0; j < p.demand.size(); ++j) {
+    auto it = model_index.find(p.demand[j].model);
+    if (it == model_index.end()) continue;
+    specs_of[it->second].push_back(static_cast<int>(j));
+    model_of_spec[j] = it->second;
+  }
+  std::vector<Held> E(p.demand.size()), Eh(p.demand.size()), H(p.demand.size());
+  std::vector<bool> missing(p.demand.size(), false), has_held(p.demand.size(), false);
   for (size_t mi = 0; mi < p.models.size(); ++mi) {
     const std::string& mname = p.models[mi].name;
     const ModelState* prev = nullptr;
@@ -357,13 +372,11 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       if (it != cur.state.models.end()) prev = &it->second;
     }
     ModelState ms;
-    std::vector<int> js;
-    for (size_t j = 0; j < p.demand.size(); ++j)
-      if (p.demand[j].model == mname) js.push_back(static_cast<int>(j));
-    std::vector<Held> E(p.demand.size()), Eh(p.demand.size()), H(p.demand.size());
-    std::vector<bool> missing(p.demand.size(), false), has_held(p.demand.size(), false);
+    const std::vector<int>& js = specs_of[mi];
     bool any_missing = false, all_held = true;
     for (int j : js) {
+      E[j] = Eh[j] = H[j] = Held();
+      missing[j] = has_held[j] = false;
       const DemandSpec& d = p.demand[j];
       ClassState cs;
       if (prev) {
@@ -555,7 +568,7 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   }
   for (size_t j = 0; j < p.demand.size(); ++j) {
     const DemandSpec& d = p.demand[j];
-    const int mi = static_cast<int>(p.FindModel(d.model) - p.models.data());
+    const int mi = model_of_spec[j];
     const int ci = p.ClassIndex(d.cls);
     const Held& h = B.held[j];
     for (size_t b = 0; b < h.buckets.size(); ++b) {

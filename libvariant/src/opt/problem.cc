@@ -2,8 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "opt/json_node.h"
+
 #include <cmath>
 #include <set>
+#include <unordered_set>
 
 namespace variant::opt {
 namespace {
@@ -13,28 +16,29 @@ Status Wrong(const std::string& where, const std::string& key, const std::string
 }
 
 // Reads an optional scalar field; leaves *out untouched when absent or null.
-template <typename T>
-Status Opt(const YAML::Node& n, const char* key, const std::string& where, T* out) {
-  const YAML::Node v = n[key];
+template <typename T, typename N>
+Status Opt(const N& n, const char* key, const std::string& where, T* out) {
+  const auto v = n[key];
   if (!v || v.IsNull()) return {};
   if (!v.IsScalar()) return Wrong(where, key, "must be a scalar");
   try {
-    *out = v.as<T>();
-  } catch (const YAML::Exception&) {
+    *out = v.template as<T>();
+  } catch (const std::exception&) {
     return Wrong(where, key, "has the wrong type ('" + v.Scalar() + "')");
   }
   return {};
 }
 
-template <typename T>
-Status Req(const YAML::Node& n, const char* key, const std::string& where, T* out) {
-  const YAML::Node v = n[key];
+template <typename T, typename N>
+Status Req(const N& n, const char* key, const std::string& where, T* out) {
+  const auto v = n[key];
   if (!v || v.IsNull()) return MissingField(where + ": missing required field '" + key + "'");
   return Opt(n, key, where, out);
 }
 
 // A double that must be finite and >= lo (and > lo if strict).
-Status Num(const YAML::Node& n, const char* key, const std::string& where, double* out,
+template <typename N>
+Status Num(const N& n, const char* key, const std::string& where, double* out,
            bool required, double lo, bool strict = false) {
   VARIANT_RETURN_IF_ERROR(required ? Req(n, key, where, out) : Opt(n, key, where, out));
   if (!n[key] || n[key].IsNull()) return {};
@@ -45,7 +49,8 @@ Status Num(const YAML::Node& n, const char* key, const std::string& where, doubl
   return {};
 }
 
-Status Int(const YAML::Node& n, const char* key, const std::string& where, int* out,
+template <typename N>
+Status Int(const N& n, const char* key, const std::string& where, int* out,
            bool required, int lo) {
   VARIANT_RETURN_IF_ERROR(required ? Req(n, key, where, out) : Opt(n, key, where, out));
   if (n[key] && !n[key].IsNull() && *out < lo)
@@ -54,10 +59,11 @@ Status Int(const YAML::Node& n, const char* key, const std::string& where, int* 
   return {};
 }
 
-Status CheckKeys(const YAML::Node& n, const std::string& where,
+template <typename N>
+Status CheckKeys(const N& n, const std::string& where,
                  const std::set<std::string>& known) {
   for (const auto& kv : n) {
-    const std::string k = kv.first.as<std::string>();
+    const std::string k = kv.first.template as<std::string>();
     if (!known.count(k)) return ParseError(where + ": unknown field '" + k + "'");
   }
   return {};
@@ -70,7 +76,8 @@ Result<int> ParseRole(const std::string& r, const std::string& where) {
   return InvalidArgument(where + ": role '" + r + "' is not pd, p or d");
 }
 
-Status SchemaVersion(const YAML::Node& root, const std::string& what, int* out) {
+template <typename N>
+Status SchemaVersion(const N& root, const std::string& what, int* out) {
   if (!root["schema_version"]) return MissingField(what + ": missing required field 'schema_version'");
   VARIANT_RETURN_IF_ERROR(Req(root, "schema_version", what, out));
   if (*out > kProblemSchemaVersion)
@@ -82,10 +89,10 @@ Status SchemaVersion(const YAML::Node& root, const std::string& what, int* out) 
   return {};
 }
 
-Result<YAML::Node> Load(const std::string& doc, const std::string& what) {
+Result<YAML::Node> LoadYaml(std::string_view doc, const std::string& what) {
   YAML::Node root;
   try {
-    root = YAML::Load(doc);
+    root = YAML::Load(std::string(doc));
   } catch (const YAML::Exception& e) {
     return ParseError(what + ": not valid YAML/JSON: " + e.what());
   }
@@ -93,7 +100,29 @@ Result<YAML::Node> Load(const std::string& doc, const std::string& what) {
   return root;
 }
 
-Status ParseSloNode(const YAML::Node& n, const std::string& where, std::vector<SloTerm>* out) {
+Result<nlohmann::json> LoadJson(std::string_view doc, const std::string& what) {
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(doc.begin(), doc.end());
+  } catch (const nlohmann::json::exception& e) {
+    return ParseError(what + ": not valid JSON: " + e.what());
+  }
+  if (!root.is_object()) return ParseError(what + ": the document must be a mapping");
+  return root;
+}
+
+// A document whose first non-blank character is '{' is JSON (a JSON object); the rest
+// is YAML (which also reads any JSON, only slower and with more memory).
+bool LooksLikeJson(std::string_view doc) {
+  for (char c : doc) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    return c == '{';
+  }
+  return false;
+}
+
+template <typename N>
+Status ParseSloNode(const N& n, const std::string& where, std::vector<SloTerm>* out) {
   if (n.IsScalar()) {
     // "ttft_p95_ms=500,itl_mean_ms=50"
     std::string s = n.Scalar();
@@ -118,11 +147,11 @@ Status ParseSloNode(const YAML::Node& n, const std::string& where, std::vector<S
     }
   } else if (n.IsMap()) {
     for (const auto& kv : n) {
-      const std::string k = kv.first.as<std::string>();
+      const std::string k = kv.first.template as<std::string>();
       double v = 0;
       try {
-        v = kv.second.as<double>();
-      } catch (const YAML::Exception&) {
+        v = kv.second.template as<double>();
+      } catch (const std::exception&) {
         return ParseError(where + ": SLO '" + k + "' must be a number");
       }
       auto t = ParseSloKey(k, v);
@@ -136,8 +165,9 @@ Status ParseSloNode(const YAML::Node& n, const std::string& where, std::vector<S
   return {};
 }
 
-Status ParseBuckets(const YAML::Node& n, const std::string& where, DemandSpec* d) {
-  if (const YAML::Node b = n["buckets"]) {
+template <typename N>
+Status ParseBuckets(const N& n, const std::string& where, DemandSpec* d) {
+  if (const auto b = n["buckets"]) {
     if (!b.IsSequence() || b.size() == 0)
       return ParseError(where + ": 'buckets' must be a non-empty list");
     for (size_t i = 0; i < b.size(); ++i) {
@@ -151,7 +181,7 @@ Status ParseBuckets(const YAML::Node& n, const std::string& where, DemandSpec* d
       VARIANT_RETURN_IF_ERROR(Num(b[i], "weight", w, &k.weight, false, 0));
       d->buckets.push_back(k);
     }
-  } else if (const YAML::Node g = n["grid"]) {
+  } else if (const auto g = n["grid"]) {
     // Log-spaced grid: edges along input and output, weights[i][j] per cell; the
     // representative length of a cell is the geometric mean of its edges.
     const std::string w = where + ".grid";
@@ -162,10 +192,10 @@ Status ParseBuckets(const YAML::Node& n, const std::string& where, DemandSpec* d
       if (!g["input_edges"]) return MissingField(w + ": missing required field 'input_edges'");
       if (!g["output_edges"]) return MissingField(w + ": missing required field 'output_edges'");
       if (!g["weights"]) return MissingField(w + ": missing required field 'weights'");
-      ie = g["input_edges"].as<std::vector<double>>();
-      oe = g["output_edges"].as<std::vector<double>>();
-      wt = g["weights"].as<std::vector<std::vector<double>>>();
-    } catch (const YAML::Exception&) {
+      ie = g["input_edges"].template as<std::vector<double>>();
+      oe = g["output_edges"].template as<std::vector<double>>();
+      wt = g["weights"].template as<std::vector<std::vector<double>>>();
+    } catch (const std::exception&) {
       return ParseError(w + ": edges must be number lists and weights a list of number lists");
     }
     if (ie.size() < 2 || oe.size() < 2)
@@ -254,10 +284,10 @@ int Problem::ClassIndex(const std::string& n) const {
   return -1;
 }
 
-Result<Problem> ParseProblem(const std::string& doc) {
-  auto rl = Load(doc, "problem");
-  if (!rl.ok()) return rl.status();
-  const YAML::Node root = *rl;
+namespace {
+
+template <typename N>
+Result<Problem> ProblemFrom(const N& root) {
   Problem p;
   VARIANT_RETURN_IF_ERROR(SchemaVersion(root, "problem", &p.schema_version));
   VARIANT_RETURN_IF_ERROR(CheckKeys(root, "problem",
@@ -265,7 +295,7 @@ Result<Problem> ParseProblem(const std::string& doc) {
                                      "classes", "demand", "options", "name", "description"}));
 
   // accelerators
-  const YAML::Node acc = root["accelerators"];
+  const auto acc = root["accelerators"];
   if (!acc) return MissingField("problem: missing required field 'accelerators'");
   if (!acc.IsSequence() || acc.size() == 0)
     return ParseError("problem: 'accelerators' must be a non-empty list");
@@ -280,7 +310,7 @@ Result<Problem> ParseProblem(const std::string& doc) {
     if (a.cost_per_hour > 1e6) return InvalidArgument(w + ": cost_per_hour must be <= 1e6");
     VARIANT_RETURN_IF_ERROR(Int(acc[i], "count", w, &a.count, false, 0));
     for (const auto& kv : acc[i]) {
-      const std::string k = kv.first.as<std::string>();
+      const std::string k = kv.first.template as<std::string>();
       if (k == "name" || k == "cost_per_hour" || k == "count") continue;
       double v = 0;
       VARIANT_RETURN_IF_ERROR(Num(acc[i], k.c_str(), w, &v, true, 0));
@@ -288,7 +318,7 @@ Result<Problem> ParseProblem(const std::string& doc) {
     }
     p.accelerators.push_back(a);
   }
-  if (const YAML::Node caps = root["caps"]) {
+  if (const auto caps = root["caps"]) {
     if (!caps.IsSequence()) return ParseError("problem: 'caps' must be a list");
     for (size_t i = 0; i < caps.size(); ++i) {
       const std::string w = "caps[" + std::to_string(i) + "]";
@@ -305,7 +335,7 @@ Result<Problem> ParseProblem(const std::string& doc) {
   }
 
   // classes
-  const YAML::Node cls = root["classes"];
+  const auto cls = root["classes"];
   if (!cls) return MissingField("problem: missing required field 'classes'");
   if (!cls.IsSequence() || cls.size() == 0)
     return ParseError("problem: 'classes' must be a non-empty list");
@@ -324,7 +354,9 @@ Result<Problem> ParseProblem(const std::string& doc) {
   }
 
   // models
-  const YAML::Node ms = root["models"];
+  // Name sets for the duplicate checks (linear scans are quadratic at 1000s of models).
+  std::unordered_set<std::string> model_names, demand_keys;
+  const auto ms = root["models"];
   if (!ms) return MissingField("problem: missing required field 'models'");
   if (!ms.IsSequence() || ms.size() == 0)
     return ParseError("problem: 'models' must be a non-empty list");
@@ -332,10 +364,11 @@ Result<Problem> ParseProblem(const std::string& doc) {
     std::string w = "models[" + std::to_string(i) + "]";
     if (!ms[i].IsMap()) return ParseError(w + ": must be a mapping");
     ModelSpec m;
+    std::unordered_set<std::string> variant_names;
     VARIANT_RETURN_IF_ERROR(Req(ms[i], "name", w, &m.name));
     w = "model '" + m.name + "'";
-    if (p.FindModel(m.name)) return InvalidArgument(w + ": listed twice");
-    const YAML::Node vs = ms[i]["variants"];
+    if (!model_names.insert(m.name).second) return InvalidArgument(w + ": listed twice");
+    const auto vs = ms[i]["variants"];
     if (!vs) return MissingField(w + ": missing required field 'variants'");
     if (!vs.IsSequence() || vs.size() == 0)
       return ParseError(w + ": 'variants' must be a non-empty list");
@@ -375,16 +408,15 @@ Result<Problem> ParseProblem(const std::string& doc) {
       v.name = v.accelerator + "-tp" + std::to_string(v.tp) + "-" + RoleName(v.role) + "-b" +
                std::to_string(v.max_batch);
       VARIANT_RETURN_IF_ERROR(Opt(vs[j], "name", vw, &v.name));
-      for (const auto& o : m.variants)
-        if (o.name == v.name)
-          return InvalidArgument(w + ": two variants are named '" + v.name + "' (give them names)");
+      if (!variant_names.insert(v.name).second)
+        return InvalidArgument(w + ": two variants are named '" + v.name + "' (give them names)");
       m.variants.push_back(v);
     }
     p.models.push_back(m);
   }
 
   // demand
-  const YAML::Node dm = root["demand"];
+  const auto dm = root["demand"];
   if (!dm) return MissingField("problem: missing required field 'demand'");
   if (!dm.IsSequence()) return ParseError("problem: 'demand' must be a list");
   for (size_t i = 0; i < dm.size(); ++i) {
@@ -394,17 +426,17 @@ Result<Problem> ParseProblem(const std::string& doc) {
         dm[i], w, {"model", "class", "rate_rps", "buckets", "grid", "prefix_hit_ratio", "stale"}));
     DemandSpec d;
     VARIANT_RETURN_IF_ERROR(Req(dm[i], "model", w, &d.model));
-    if (!p.FindModel(d.model))
+    if (!model_names.count(d.model))
       return Status(VARIANT_E_UNKNOWN_MODEL,
                     w + ": model '" + d.model + "' is not in the problem's 'models' list");
     VARIANT_RETURN_IF_ERROR(Req(dm[i], "class", w, &d.cls));
     if (p.ClassIndex(d.cls) < 0)
       return InvalidArgument(w + ": class '" + d.cls + "' is not in the problem's 'classes' list");
     w = "demand '" + d.model + "/" + d.cls + "'";
-    for (const auto& o : p.demand)
-      if (o.model == d.model && o.cls == d.cls) return InvalidArgument(w + ": listed twice");
+    if (!demand_keys.insert(d.model + '\n' + d.cls).second)
+      return InvalidArgument(w + ": listed twice");
     // rate_rps: a number >= 0; null, NaN, "nan" or stale: true mean missing.
-    const YAML::Node r = dm[i]["rate_rps"];
+    const auto r = dm[i]["rate_rps"];
     if (!r) return MissingField(w + ": missing required field 'rate_rps' (use null if unknown)");
     if (!r.IsNull()) {
       if (!r.IsScalar()) return Wrong(w, "rate_rps", "must be a number or null");
@@ -413,8 +445,8 @@ Result<Problem> ParseProblem(const std::string& doc) {
         d.rate_rps = NAN;
       } else {
         try {
-          d.rate_rps = r.as<double>();
-        } catch (const YAML::Exception&) {
+          d.rate_rps = r.template as<double>();
+        } catch (const std::exception&) {
           return Wrong(w, "rate_rps", "must be a number or null ('" + s + "')");
         }
         if (std::isinf(d.rate_rps) || d.rate_rps < 0 || d.rate_rps > 1e7)
@@ -431,7 +463,7 @@ Result<Problem> ParseProblem(const std::string& doc) {
   }
 
   // options
-  if (const YAML::Node o = root["options"]) {
+  if (const auto o = root["options"]) {
     if (!o.IsMap()) return ParseError("problem: 'options' must be a mapping");
     const std::string w = "options";
     VARIANT_RETURN_IF_ERROR(CheckKeys(
@@ -459,35 +491,34 @@ Result<Problem> ParseProblem(const std::string& doc) {
   return p;
 }
 
-namespace {
-
-Status ParseState(const YAML::Node& s, State* st) {
+template <typename N>
+Status ParseState(const N& s, State* st) {
   if (!s.IsMap()) return ParseError("current.state: must be a mapping");
   VARIANT_RETURN_IF_ERROR(Opt(s, "now_s", "current.state", &st->now_s));
-  const YAML::Node ms = s["models"];
+  const auto ms = s["models"];
   if (!ms) return {};
   if (!ms.IsMap()) return ParseError("current.state.models: must be a mapping");
   for (const auto& kv : ms) {
-    const std::string name = kv.first.as<std::string>();
+    const std::string name = kv.first.template as<std::string>();
     const std::string w = "current.state.models." + name;
     ModelState m;
     if (!kv.second.IsMap()) return ParseError(w + ": must be a mapping");
     VARIANT_RETURN_IF_ERROR(Opt(kv.second, "below_since_s", w, &m.below_since_s));
     VARIANT_RETURN_IF_ERROR(Opt(kv.second, "pending", w, &m.pending));
-    if (const YAML::Node t = kv.second["target"]) {
+    if (const auto t = kv.second["target"]) {
       try {
-        m.target = t.as<std::map<std::string, int>>();
-      } catch (const YAML::Exception&) {
+        m.target = t.template as<std::map<std::string, int>>();
+      } catch (const std::exception&) {
         return ParseError(w + ".target: must map variant names to replica counts");
       }
     }
-    if (const YAML::Node cs = kv.second["classes"]) {
+    if (const auto cs = kv.second["classes"]) {
       if (!cs.IsMap()) return ParseError(w + ".classes: must be a mapping");
       for (const auto& ckv : cs) {
-        const std::string cn = ckv.first.as<std::string>();
+        const std::string cn = ckv.first.template as<std::string>();
         const std::string cw = w + ".classes." + cn;
         ClassState c;
-        const YAML::Node n = ckv.second;
+        const auto n = ckv.second;
         if (!n.IsMap()) return ParseError(cw + ": must be a mapping");
         VARIANT_RETURN_IF_ERROR(Opt(n, "level", cw, &c.level));
         VARIANT_RETURN_IF_ERROR(Opt(n, "trend", cw, &c.trend));
@@ -495,13 +526,13 @@ Status ParseState(const YAML::Node& s, State* st) {
         VARIANT_RETURN_IF_ERROR(Opt(n, "last_diff", cw, &c.last_diff));
         if (!std::isfinite(c.last_diff)) c.last_diff = 0;
         try {
-          if (n["held"]) c.held = n["held"].as<std::vector<double>>();
+          if (n["held"]) c.held = n["held"].template as<std::vector<double>>();
           if (n["held_buckets"]) {
             for (const auto& b : n["held_buckets"])
               c.held_buckets.push_back(
-                  {b["input"].as<double>(), b["output"].as<double>(), b["weight"].as<double>()});
+                  {b["input"].template as<double>(), b["output"].template as<double>(), b["weight"].template as<double>()});
           }
-        } catch (const YAML::Exception&) {
+        } catch (const std::exception&) {
           return ParseError(cw + ": 'held' / 'held_buckets' malformed");
         }
         if (c.held.size() != c.held_buckets.size())
@@ -517,19 +548,14 @@ Status ParseState(const YAML::Node& s, State* st) {
   return {};
 }
 
-}  // namespace
-
-Result<Current> ParseCurrent(const std::string& doc, const Problem& p) {
+template <typename N>
+Result<Current> CurrentFrom(const N& root, const Problem& p) {
   Current c;
-  if (doc.empty()) return c;
-  auto rl = Load(doc, "current");
-  if (!rl.ok()) return rl.status();
-  const YAML::Node root = *rl;
   if (root["schema_version"]) {
     int v = 0;
     VARIANT_RETURN_IF_ERROR(SchemaVersion(root, "current", &v));
   }
-  const YAML::Node al = root["allocation"];
+  const auto al = root["allocation"];
   if (!al) return MissingField("current: missing required field 'allocation'");
   if (!al.IsSequence()) return ParseError("current: 'allocation' must be a list");
   for (size_t i = 0; i < al.size(); ++i) {
@@ -554,11 +580,36 @@ Result<Current> ParseCurrent(const std::string& doc, const Problem& p) {
         return InvalidArgument(w + ": " + e.model + "/" + e.variant + " listed twice");
     c.allocation.push_back(e);
   }
-  if (const YAML::Node s = root["state"]) {
+  if (const auto s = root["state"]) {
     VARIANT_RETURN_IF_ERROR(ParseState(s, &c.state));
     c.has_state = true;
   }
   return c;
+}
+
+}  // namespace
+
+Result<Problem> ParseProblem(std::string_view doc) {
+  if (LooksLikeJson(doc)) {
+    auto j = LoadJson(doc, "problem");
+    if (!j.ok()) return j.status();
+    return ProblemFrom(JNode(&*j));
+  }
+  auto y = LoadYaml(doc, "problem");
+  if (!y.ok()) return y.status();
+  return ProblemFrom(*y);
+}
+
+Result<Current> ParseCurrent(std::string_view doc, const Problem& p) {
+  if (doc.empty()) return Current();
+  if (LooksLikeJson(doc)) {
+    auto j = LoadJson(doc, "current");
+    if (!j.ok()) return j.status();
+    return CurrentFrom(JNode(&*j), p);
+  }
+  auto y = LoadYaml(doc, "current");
+  if (!y.ok()) return y.status();
+  return CurrentFrom(*y, p);
 }
 
 }  // namespace variant::opt

@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "perf/queue_model.h"
@@ -130,10 +131,10 @@ struct Current {
 };
 
 // Parses a problem (YAML or JSON).
-Result<Problem> ParseProblem(const std::string& doc);
+Result<Problem> ParseProblem(std::string_view doc);
 // Parses a current allocation (YAML or JSON): a decision document or a bare
 // {allocation: [...]}; validated against the problem.
-Result<Current> ParseCurrent(const std::string& doc, const Problem& p);
+Result<Current> ParseCurrent(std::string_view doc, const Problem& p);
 // Parses one SLO term key like "ttft_p95_ms" or "itl_mean_ms".
 Result<SloTerm> ParseSloKey(const std::string& key, double target_ms);
 
