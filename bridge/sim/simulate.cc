@@ -268,6 +268,15 @@ Result<LoadedTraces> LoadTraces(const Setup& s, const SimulateOptions& opt, uint
   return lt;
 }
 
+ReplicaConfig ReplicaOf(const ClusterVariant& cv) {
+  ReplicaConfig rc;
+  rc.step = cv.step;
+  rc.max_batch = cv.max_batch;
+  rc.max_tokens_per_step = cv.max_tokens_per_step;
+  rc.gpu_memory_util = cv.gpu_memory_util;
+  return rc;
+}
+
 // Per model: the chosen single variant for the baselines, its capacity (rps, perf
 // model, the model's trace mix, strictest class) and concurrency at that capacity.
 struct Baseline {
@@ -309,12 +318,7 @@ Result<std::vector<Baseline>> Baselines(const Setup& s, const LoadedTraces& lt) 
       std::string why;
       for (size_t v = 0; v < sp.models[m].variants.size(); ++v) {
         const ClusterVariant& cv = sp.models[m].variants[v];
-        ReplicaConfig rc;
-        rc.step = cv.step;
-        rc.max_batch = cv.max_batch;
-        rc.max_tokens_per_step = cv.max_tokens_per_step;
-        rc.gpu_memory_util = cv.gpu_memory_util;
-        auto p = MaxRate(rc, w, sp.classes[c].slo);
+        auto p = MaxRate(ReplicaOf(cv), w, sp.classes[c].slo);
         if (!p.ok() || !(p->rate_rps > 0)) {
           why = p.ok() ? "zero rate" : p.status().message();
           continue;
@@ -328,11 +332,7 @@ Result<std::vector<Baseline>> Baselines(const Setup& s, const LoadedTraces& lt) 
     }
     for (size_t v = 0; v < sp.models[m].variants.size(); ++v) {
       const ClusterVariant& cv = sp.models[m].variants[v];
-      ReplicaConfig rc;
-      rc.step = cv.step;
-      rc.max_batch = cv.max_batch;
-      rc.max_tokens_per_step = cv.max_tokens_per_step;
-      rc.gpu_memory_util = cv.gpu_memory_util;
+      const ReplicaConfig rc = ReplicaOf(cv);
       double cap = INFINITY, conc = 0;
       for (int c : classes) {
         auto p = MaxRate(rc, w, sp.classes[c].slo);
