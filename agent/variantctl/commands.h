@@ -19,6 +19,7 @@ void AddBusCommands(CLI::App& app);    // cmd_bus.cc: bus-bench
 void AddSolveCommands(CLI::App& app);  // cmd_solve.cc: solve, bench-solver
 void AddSimCommands(CLI::App& app);    // cmd_sim.cc: sim-server, model-vs-sim
 void AddReportCommands(CLI::App& app);  // cmd_report.cc: report
+void AddSimulateCommands(CLI::App& app);  // cmd_simulate.cc: simulate
 
 }  // namespace variantctl
 

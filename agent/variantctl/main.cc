@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   variantctl::AddSolveCommands(app);
   variantctl::AddSimCommands(app);
   variantctl::AddReportCommands(app);
+  variantctl::AddSimulateCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
