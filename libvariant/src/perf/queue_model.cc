@@ -10,6 +10,7 @@ namespace variant {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // The KV cache holds each running sequence's prompt and generated tokens; near full,
 // vLLM preempts. Keep the mean occupancy below this fraction of the capacity.
@@ -163,10 +164,19 @@ struct Model {
   double kv_cap = 0;
   double n_max = 0;
   double budget = 0;
+  // Memoized step times by integer decode batch (the step model rounds the batch
+  // anyway): MaxRate evaluates many rates on one Model, and the fixed point revisits
+  // the same batches. NaN = not computed yet.
+  mutable std::vector<double> dec_memo, full_memo;
+  // Alone(k, n) per bucket, direct-mapped on the batch.
+  static constexpr size_t kAloneWays = 8;
+  mutable std::vector<int> alone_n;
+  mutable std::vector<double> alone_v;
 
   Model(const ReplicaConfig& c, const Workload& w) : cfg(c), sm(*c.step) {
     double sw = 0;
     for (double x : w.weight) sw += x;
+    b.reserve(w.input.size());
     for (size_t i = 0; i < w.input.size(); ++i) {
       if (w.weight[i] <= 0) continue;
       Bucket k;
@@ -188,45 +198,85 @@ struct Model {
     kv_cap = sm.KvCapacityTokens(cfg.gpu_memory_util);
     n_max = std::min<double>(cfg.max_batch, kKvHeadroom * kv_cap / kv_seq);
     budget = cfg.max_tokens_per_step;
+    const size_t memo = static_cast<size_t>(std::max(0.0, std::ceil(n_max))) + 2;
+    dec_memo.assign(memo, kNaN);
+    full_memo.assign(memo, kNaN);
+    alone_n.assign(b.size() * kAloneWays, -1);
+    alone_v.assign(b.size() * kAloneWays, 0);
   }
 
+  static int Round(double n) { return static_cast<int>(std::lround(std::max(0.0, n))); }
+
+  // The a-priori decode step of ni sequences at the mix's mean context.
+  double DecRaw(int ni) const {
+    if (ni <= 0) return 0;
+    const size_t i = static_cast<size_t>(ni);
+    if (i < dec_memo.size()) {
+      if (std::isnan(dec_memo[i])) dec_memo[i] = sm.DecodeStepMs(ni, ctx);
+      return dec_memo[i];
+    }
+    return sm.DecodeStepMs(ni, ctx);
+  }
   double Dec(double n) const {
     if (n <= 0) return 0;
-    return cfg.decode_factor * sm.DecodeStepMs(static_cast<int>(std::lround(std::max(1.0, n))),
-                                               ctx);
+    return cfg.decode_factor * DecRaw(std::max(1, Round(n)));
   }
-  // A decode iteration of n sequences that also carries `chunk` prefill tokens.
-  double Mixed(double chunk, double past, double n) const {
+  // A decode iteration of ni sequences that also carries `chunk` prefill tokens.
+  double Mixed(double chunk, double past, int ni) const {
     PrefillChunk c{chunk, past, true};
     StepShape s;
     s.chunks = &c;
     s.n_chunks = 1;
-    const int ni = static_cast<int>(std::lround(std::max(0.0, n)));
     s.decode_seqs = ni;
     s.decode_ctx_sum = ni * ctx;
     const double total = sm.StepMs(s);
-    const double dec = ni > 0 ? sm.DecodeStepMs(ni, ctx) : 0;
+    const double dec = DecRaw(ni);
     return cfg.decode_factor * dec + cfg.prefill_factor * std::max(0.0, total - dec);
   }
-  // Time of request k's whole prefill, chunked to the budget left by n decodes, alone.
-  double Alone(const Bucket& k, double n) const {
-    const double room = std::max(1.0, budget - n);
+  double Room(int ni) const { return std::max(1.0, budget - ni); }
+  // A full-budget iteration next to n decoding sequences.
+  double Full(double n) const {
+    const int ni = Round(n);
+    const size_t i = static_cast<size_t>(ni);
+    if (i < full_memo.size()) {
+      if (std::isnan(full_memo[i])) full_memo[i] = Mixed(Room(ni), 0, ni);
+      return full_memo[i];
+    }
+    return Mixed(Room(ni), 0, ni);
+  }
+  // Time of request j's whole prefill, chunked to the budget left by n decodes, alone.
+  double Alone(size_t j, double n) const {
+    const int ni = Round(n);
+    const size_t slot = j * kAloneWays + static_cast<size_t>(ni) % kAloneWays;
+    if (alone_n[slot] == ni) return alone_v[slot];
+    const Bucket& k = b[j];
+    const double room = Room(ni);
     double t = 0, done = 0;
     while (done < k.p) {
       const double c = std::min(room, k.p - done);
-      t += Mixed(c, k.past + done, n);
+      t += Mixed(c, k.past + done, ni);
       done += c;
     }
+    alone_n[slot] = ni;
+    alone_v[slot] = t;
     return t;
   }
 };
 
-}  // namespace
+// Which outputs a caller needs (MaxRate asks only for its SLO terms' metrics).
+struct Needs {
+  bool ttft_q[4] = {true, true, true, true};  // p50, p90, p95, p99
+  bool itl = true;
+  bool ttlt_p95 = true;
+  bool stability_only = false;  // stop after the fixed point (only `stable` is valid)
+};
 
-Prediction Predict(const ReplicaConfig& cfg, const Workload& w, double rate) {
+Prediction PredictOn(const Model& m, double rate, const Needs& need, double* n_hint);
+
+Prediction PredictOn(const Model& m, double rate, const Needs& need, double* n_hint) {
+  const ReplicaConfig& cfg = m.cfg;
   Prediction out;
   out.rate_rps = rate;
-  Model m(cfg, w);
   out.kv_capacity_tokens = m.kv_cap;
   out.max_concurrency = static_cast<int>(std::floor(m.n_max));
   auto unstable = [&] {
@@ -242,22 +292,24 @@ Prediction Predict(const ReplicaConfig& cfg, const Workload& w, double rate) {
   const double lam = rate / 1000.0;  // per ms
   const bool has_prefill = cfg.role != VARIANT_ROLE_D;
   const bool has_decode = cfg.role != VARIANT_ROLE_P;
+  const size_t nb = m.b.size();
 
   // Fixed point for the mean decode batch n: tokens/ms generated = λ·E[O-1] = n / T̄,
   // where T̄ is the mean iteration length, a mix of decode-only and prefill iterations.
-  double n = has_decode ? std::max(0.0, lam * m.eo1 * 10) : 0;
+  double n = 0;
+  if (has_decode) n = (n_hint != nullptr && *n_hint > 0) ? *n_hint : std::max(0.0, lam * m.eo1 * 10);
   double u = 0, up = 0, t_full = 0, tau = 0, t_dec = 0, e_alone = 0, e_chunks = 0;
   for (int it = 0; it < 40; ++it) {
     t_dec = has_decode ? m.Dec(n) : 0;
-    const double room = std::max(1.0, m.budget - n);
-    t_full = has_prefill ? m.Mixed(room, 0, n) : 0;
+    const double room = m.Room(Model::Round(n));
+    t_full = has_prefill ? m.Full(n) : 0;
     tau = has_prefill ? t_full / room : 0;
     e_alone = 0;
     e_chunks = 0;
     if (has_prefill)
-      for (const Bucket& k : m.b) {
-        e_alone += k.w * m.Alone(k, n);
-        e_chunks += k.w * std::ceil(k.p / room);
+      for (size_t j = 0; j < nb; ++j) {
+        e_alone += m.b[j].w * m.Alone(j, n);
+        e_chunks += m.b[j].w * std::ceil(m.b[j].p / room);
       }
     up = lam * m.ep * tau;           // prefill-lane load if every iteration were full
     const double ua = lam * e_alone;  // ... if every prompt ran alone
@@ -277,62 +329,73 @@ Prediction Predict(const ReplicaConfig& cfg, const Workload& w, double rate) {
     }
     n = 0.5 * (n + n_new);
   }
+  if (n_hint != nullptr) *n_hint = n;
   out.mean_batch = n;
+  if (need.stability_only) return out;
   // Busy unless no sequence decodes (≈ Poisson(n) empty) and no prefill is pending.
   out.utilization = has_decode ? 1 - (1 - u) * std::exp(-n) : u;
   if (rate == 0) out.utilization = 0;
 
   // TTFT: M/G/1 waiting on the prefill lane, with each request's service a blend of
   // running alone (light load) and packed into full iterations (heavy load).
-  std::vector<double> own(m.b.size(), 0), serv(m.b.size(), 0);
+  // Per-bucket scratch on the stack for the usual few buckets.
+  constexpr size_t kStack = 64;
+  double own_s[kStack], base_s[kStack];
+  std::vector<double> own_h, base_h;
+  double* own = own_s;
+  double* base = base_s;
+  if (nb > kStack) {
+    own_h.assign(nb, 0);
+    base_h.assign(nb, 0);
+    own = own_h.data();
+    base = base_h.data();
+  }
   double es = 0, es2 = 0;
-  if (has_prefill) {
-    const double room = std::max(1.0, m.budget - n);
-    for (size_t j = 0; j < m.b.size(); ++j) {
-      const Bucket& k = m.b[j];
-      const double alone = m.Alone(k, n);
-      serv[j] = alone * (1 - up) + k.p * tau * up;
-      own[j] = alone * (1 - up) + std::ceil(k.p / room) * t_full * up;
-      es += k.w * serv[j];
-      es2 += k.w * serv[j] * serv[j];
-    }
+  const double room = m.Room(Model::Round(n));
+  for (size_t j = 0; j < nb; ++j) {
+    own[j] = 0;
+    if (!has_prefill) continue;
+    const Bucket& k = m.b[j];
+    const double alone = m.Alone(j, n);
+    const double serv = alone * (1 - up) + k.p * tau * up;
+    own[j] = alone * (1 - up) + std::ceil(k.p / room) * t_full * up;
+    es += k.w * serv;
+    es2 += k.w * serv * serv;
   }
   const double rho = std::min(u, 0.999999);
   const double ew = rho > 0 ? lam * es2 / (2 * (1 - rho)) : 0;
-  const double theta = rho > 0 ? ew / rho : 0;
+  const double theta = std::max(rho > 0 ? ew / rho : 0, 1e-9);
   // A request that finds the lane idle still waits for the running decode iteration.
   const double resid = has_decode ? t_dec / 2 : 0;
-  std::vector<double> kvx(m.b.size(), 0);
-  if (cfg.role == VARIANT_ROLE_P) {
-    const double bytes_per_tok = m.sm.arch().KvBytesPerTokenPerGpu(m.sm.tp()) * m.sm.tp();
-    for (size_t j = 0; j < m.b.size(); ++j)
-      kvx[j] = m.b[j].input * bytes_per_tok / (cfg.kv_link_gbps * 1e9) * 1e3;
-  }
-  if (cfg.role == VARIANT_ROLE_D) {
+  const double bytes_per_tok = cfg.role == VARIANT_ROLE_P
+                                   ? m.sm.arch().KvBytesPerTokenPerGpu(m.sm.tp()) * m.sm.tp()
+                                   : 0;
+  double mean_own = 0;
+  for (size_t j = 0; j < nb; ++j) {
     // A decode replica admits a transferred request at the next iteration boundary.
-    for (size_t j = 0; j < m.b.size(); ++j) own[j] = t_dec;
+    if (cfg.role == VARIANT_ROLE_D) own[j] = t_dec;
+    const double kvx = m.b[j].input * bytes_per_tok / (cfg.kv_link_gbps * 1e9) * 1e3;
+    base[j] = own[j] + kvx;
+    mean_own += m.b[j].w * base[j];
   }
   auto ttft_surv = [&](double t, double shift_per_token) {
     double s = 0;
-    for (size_t j = 0; j < m.b.size(); ++j) {
-      const double base = own[j] + kvx[j] + shift_per_token * (m.b[j].o - 1);
-      const double idle = (t < base + resid) ? 1.0 : 0.0;
-      const double busy = (t < base) ? 1.0 : std::exp(-(t - base) / std::max(theta, 1e-9));
+    for (size_t j = 0; j < nb; ++j) {
+      const double bj = base[j] + shift_per_token * (m.b[j].o - 1);
+      const double idle = (t < bj + resid) ? 1.0 : 0.0;
+      const double busy = (t < bj) ? 1.0 : std::exp(-(t - bj) / theta);
       s += m.b[j].w * ((1 - rho) * idle + rho * busy);
     }
     return s;
   };
-  double mean_own = 0;
-  for (size_t j = 0; j < m.b.size(); ++j) mean_own += m.b[j].w * (own[j] + kvx[j]);
   out.ttft_mean_ms = mean_own + ew + (1 - rho) * resid;
   auto ttft_q = [&](double q) {
     return MixtureQuantile(q, 0, std::max(1.0, 4 * out.ttft_mean_ms),
                            [&](double t) { return ttft_surv(t, 0); });
   };
-  out.ttft_p50_ms = ttft_q(0.50);
-  out.ttft_p90_ms = ttft_q(0.90);
-  out.ttft_p95_ms = ttft_q(0.95);
-  out.ttft_p99_ms = ttft_q(0.99);
+  double* qs[4] = {&out.ttft_p50_ms, &out.ttft_p90_ms, &out.ttft_p95_ms, &out.ttft_p99_ms};
+  const double qv[4] = {0.50, 0.90, 0.95, 0.99};
+  for (int i = 0; i < 4; ++i) *qs[i] = need.ttft_q[i] ? ttft_q(qv[i]) : kNaN;
   out.queue_len = lam * ew;
 
   // ITL: every iteration gives each running sequence one token; iterations are
@@ -341,8 +404,15 @@ Prediction Predict(const ReplicaConfig& cfg, const Workload& w, double rate) {
     struct Atom {
       double t, w;
     };
-    std::vector<Atom> atoms;
-    const double room = std::max(1.0, m.budget - n);
+    const size_t na = kZ.size() + nb + 1;
+    Atom atoms_s[kZ.size() + kStack + 1];
+    std::vector<Atom> atoms_h;
+    Atom* atoms = atoms_s;
+    if (na > kZ.size() + kStack + 1) {
+      atoms_h.resize(na);
+      atoms = atoms_h.data();
+    }
+    size_t cnt = 0;
     const double it_dec = (1 - u) / std::max(t_dec, 1e-6);
     const double it_alone = has_prefill ? lam * e_chunks * (1 - up) : 0;
     const double it_full = has_prefill ? up / std::max(t_full, 1e-6) : 0;
@@ -350,27 +420,31 @@ Prediction Predict(const ReplicaConfig& cfg, const Workload& w, double rate) {
     const double sd = std::sqrt(std::max(n, 1.0));
     for (size_t z = 0; z < kZ.size(); ++z) {
       const double nz = std::clamp(n + kZ[z] * sd, 1.0, std::max(1.0, m.n_max));
-      atoms.push_back({m.Dec(nz), kZw[z] * it_dec / it_total});
+      atoms[cnt++] = {m.Dec(nz), kZw[z] * it_dec / it_total};
     }
     if (it_alone > 0)
-      for (const Bucket& k : m.b) {
-        const double chunks = std::ceil(k.p / room);
-        const double per = m.Alone(k, n) / chunks;
-        atoms.push_back({per, it_alone / it_total * k.w * chunks / std::max(e_chunks, 1e-9)});
+      for (size_t j = 0; j < nb; ++j) {
+        const double chunks = std::ceil(m.b[j].p / room);
+        const double per = m.Alone(j, n) / chunks;
+        atoms[cnt++] = {per, it_alone / it_total * m.b[j].w * chunks / std::max(e_chunks, 1e-9)};
       }
-    if (it_full > 0) atoms.push_back({t_full, it_full / it_total});
+    if (it_full > 0) atoms[cnt++] = {t_full, it_full / it_total};
     double mean = 0, wsum = 0;
-    for (const Atom& a : atoms) mean += a.t * a.w, wsum += a.w;
+    for (size_t i = 0; i < cnt; ++i) mean += atoms[i].t * atoms[i].w, wsum += atoms[i].w;
     out.itl_mean_ms = mean / wsum;
-    std::sort(atoms.begin(), atoms.end(), [](const Atom& a, const Atom& b) { return a.t < b.t; });
-    double acc = 0;
-    out.itl_p95_ms = atoms.back().t;
-    for (const Atom& a : atoms) {
-      acc += a.w / wsum;
-      if (acc >= 0.95) {
-        out.itl_p95_ms = a.t;
-        break;
+    if (need.itl) {
+      std::sort(atoms, atoms + cnt, [](const Atom& a, const Atom& b) { return a.t < b.t; });
+      double acc = 0;
+      out.itl_p95_ms = atoms[cnt - 1].t;
+      for (size_t i = 0; i < cnt; ++i) {
+        acc += atoms[i].w / wsum;
+        if (acc >= 0.95) {
+          out.itl_p95_ms = atoms[i].t;
+          break;
+        }
       }
+    } else {
+      out.itl_p95_ms = kNaN;
     }
     out.throughput_tok_s = rate * (m.eo1 + 1);
   } else {
@@ -379,14 +453,36 @@ Prediction Predict(const ReplicaConfig& cfg, const Workload& w, double rate) {
   }
   // TTLT: TTFT plus (O-1) tokens at the mean ITL.
   out.ttlt_mean_ms = out.ttft_mean_ms + m.eo1 * out.itl_mean_ms;
-  out.ttlt_p95_ms = MixtureQuantile(0.95, 0, std::max(1.0, 4 * out.ttlt_mean_ms), [&](double t) {
-    return ttft_surv(t, out.itl_mean_ms);
-  });
+  out.ttlt_p95_ms =
+      need.ttlt_p95
+          ? MixtureQuantile(0.95, 0, std::max(1.0, 4 * out.ttlt_mean_ms),
+                            [&](double t) { return ttft_surv(t, out.itl_mean_ms); })
+          : kNaN;
   return out;
+}
+
+}  // namespace
+
+Prediction Predict(const ReplicaConfig& cfg, const Workload& w, double rate) {
+  Model m(cfg, w);
+  return PredictOn(m, rate, Needs(), nullptr);
 }
 
 Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
                            const std::vector<SloTerm>& slo) {
+  Model model(cfg, w);
+  // Only the metrics the SLO names are computed while searching; the answer is
+  // recomputed in full at the end.
+  Needs need;
+  need.itl = false;
+  need.ttlt_p95 = false;
+  for (bool& b : need.ttft_q) b = false;
+  for (const SloTerm& t : slo) {
+    if (t.metric == VARIANT_METRIC_TTFT && t.percentile > 0)
+      need.ttft_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
+    if (t.metric == VARIANT_METRIC_ITL && t.percentile > 0) need.itl = true;
+    if (t.metric == VARIANT_METRIC_TTLT && t.percentile > 0) need.ttlt_p95 = true;
+  }
   auto meets = [&](const Prediction& p) {
     if (!p.stable) return false;
     for (const SloTerm& t : slo) {
@@ -398,8 +494,9 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
   };
   // The lightest load: one request at a time.
   const double eps = 1e-4;
-  Prediction lo = Predict(cfg, w, eps);
+  Prediction lo = PredictOn(model, eps, need, nullptr);
   if (!meets(lo)) {
+    lo = PredictOn(model, eps, Needs(), nullptr);
     std::string worst;
     for (const SloTerm& t : slo)
       if (!(lo.Metric(t) <= t.target_ms)) {
@@ -413,27 +510,97 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
       }
     return Status(VARIANT_E_SLO_UNATTAINABLE, "no arrival rate meets the SLOs: " + worst);
   }
-  // Bracket: grow until the SLOs fail.
+  // Bracket: start from the throughput bound — the rate at which the prefill lane
+  // alone, packed into full iterations, is saturated — and halve until the SLOs hold
+  // (or double, should the bound be met).
   double a = eps, b = 1;
-  Prediction pa = lo;
-  for (int i = 0; i < 40; ++i) {
-    Prediction pb = Predict(cfg, w, b);
-    if (!meets(pb)) break;
-    a = b;
-    pa = pb;
-    b *= 2;
-  }
-  for (int i = 0; i < 30 && (b - a) > 2e-3 * b; ++i) {
-    const double mid = 0.5 * (a + b);
-    Prediction pm = Predict(cfg, w, mid);
-    if (meets(pm)) {
-      a = mid;
-      pa = pm;
-    } else {
-      b = mid;
+  double hint = 0;
+  {
+    const double tau0 = model.Full(0) / model.Room(0);
+    if (cfg.role != VARIANT_ROLE_D && tau0 > 0 && model.ep > 0) {
+      b = 1000.0 / (model.ep * tau0);
+    } else if (model.eo1 > 0) {
+      const double nm = std::max(1.0, std::floor(model.n_max));
+      b = 1000.0 * nm / (model.eo1 * model.Dec(nm));
     }
   }
-  return pa;
+  // Margin of an unstable point: unknown, taken as +1 (metric at twice its target) so
+  // that interpolation still has a slope; the bracket stays valid either way.
+  auto margin = [&](const Prediction& p) {
+    if (!p.stable) return 1.0;
+    double g = -kInf;
+    for (const SloTerm& t : slo) {
+      if (cfg.role == VARIANT_ROLE_P && t.metric != VARIANT_METRIC_TTFT) continue;
+      if (cfg.role == VARIANT_ROLE_D && t.metric == VARIANT_METRIC_TTFT) continue;
+      g = std::max(g, p.Metric(t) / t.target_ms - 1);
+    }
+    return std::min(g, 1.0);
+  };
+  double ga = margin(lo), gb = kNaN;
+  {
+    const Prediction pb = PredictOn(model, b, need, &hint);
+    if (meets(pb)) {
+      ga = margin(pb);
+      for (int i = 0; i < 40; ++i) {
+        a = b;
+        b *= 2;
+        const Prediction p2 = PredictOn(model, b, need, &hint);
+        if (!meets(p2)) {
+          gb = margin(p2);
+          break;
+        }
+        ga = margin(p2);
+      }
+    } else {
+      gb = margin(pb);
+      for (int i = 0; i < 40; ++i) {
+        const double h = 0.5 * b;
+        hint = 0;
+        const Prediction ph = PredictOn(model, h, need, &hint);
+        if (meets(ph)) {
+          a = h;
+          ga = margin(ph);
+          break;
+        }
+        b = h;
+        gb = margin(ph);
+      }
+    }
+  }
+  // Shrink [a, b] to 0.2 %: regula falsi on the SLO margin g = max(metric/target) − 1
+  // (Illinois variant, so both ends move).
+  double n_a = hint;
+  int side = 0;  // which end the last step moved: +1 a, -1 b
+  double width2 = kInf, width1 = b - a;  // bracket widths one and two steps ago
+  for (int i = 0; i < 60 && (b - a) > 2e-3 * b; ++i) {
+    double x = 0.5 * (a + b);
+    // Interpolate unless it failed to halve the bracket over the last two steps (the
+    // margin is a step function where ITL p95 jumps, and flat up to a wall).
+    const bool stalled = (b - a) > 0.5 * width2;
+    width2 = width1;
+    width1 = b - a;
+    if (!stalled && std::isfinite(ga) && std::isfinite(gb) && gb > ga) {
+      x = a + (b - a) * (-ga) / (gb - ga);
+      const double w = b - a;
+      x = std::clamp(x, a + 0.02 * w, b - 0.02 * w);
+    }
+    double h = n_a;
+    const Prediction px = PredictOn(model, x, need, &h);
+    const double gx = margin(px);
+    if (meets(px)) {
+      a = x;
+      ga = gx;
+      n_a = h;
+      if (side > 0) gb *= 0.5;  // Illinois: b kept twice, halve its margin
+      side = 1;
+    } else {
+      b = x;
+      gb = gx;
+      if (side < 0) ga *= 0.5;
+      side = -1;
+    }
+  }
+  return PredictOn(model, a, Needs(), nullptr);
 }
 
 }  // namespace variant
