@@ -537,16 +537,21 @@ std::string LinePath(const std::vector<std::pair<double, double>>& pts) {
   return d;
 }
 
-// A step function: value i holds from t[i] to t[i+1] (the last one to t_end).
+// A step function: value i holds from t[i] to t[i+1] (the last one to t_end). Runs of
+// equal values make one horizontal segment, so long runs of steady replicas stay small.
 std::vector<std::pair<double, double>> StepPoints(const std::vector<double>& t,
                                                   const std::vector<double>& v, double t_end) {
   std::vector<std::pair<double, double>> pts;
   size_t n = std::min(t.size(), v.size());
   for (size_t i = 0; i < n; ++i) {
-    double t1 = i + 1 < n ? t[i + 1] : std::max(t_end, t[i]);
-    pts.emplace_back(t[i], v[i]);
-    pts.emplace_back(t1, v[i]);
+    if (i == 0) {
+      pts.emplace_back(t[0], v[0]);
+    } else if (!(v[i] == v[i - 1])) {  // NaN never equals: a gap opens and closes here
+      pts.emplace_back(t[i], v[i - 1]);
+      pts.emplace_back(t[i], v[i]);
+    }
   }
+  if (n > 0) pts.emplace_back(std::max(t_end, t[n - 1]), v[n - 1]);
   return pts;
 }
 
@@ -615,6 +620,15 @@ std::string Hours(double v) { return FormatFixed(v, v < 100 ? 2 : 0); }
 std::string PolicyCell(const Policy& p) {
   return "<td class=\"pol\"><span class=\"dot\" style=\"background:" + p.color + "\"></span>" +
          EscapeHtml(p.name) + "</td>";
+}
+
+// One <th> per policy, for tables with a column per policy.
+std::string PolicyHeaderCells(const Ctx& c) {
+  std::string o;
+  for (const auto& p : c.policies)
+    o += "<th><span class=\"dot\" style=\"background:" + p.color + "\"></span>" +
+         EscapeHtml(p.name) + "</th>";
+  return o;
 }
 
 struct SavingsLine {
@@ -832,9 +846,7 @@ std::string TableSection(Ctx& c) {
   if (!extra.empty()) {
     o += "<p class=\"explain\">Other figures in the result, as given:</p><table class=\"data\">"
          "<thead><tr><th>figure</th>";
-    for (const auto& p : c.policies)
-      o += "<th><span class=\"dot\" style=\"background:" + p.color + "\"></span>" +
-           EscapeHtml(p.name) + "</th>";
+    o += PolicyHeaderCells(c);
     o += "</tr></thead><tbody>";
     for (const auto& k : extra) {
       o += "<tr><td class=\"txt\">" + EscapeHtml(k) + "</td>";
@@ -1239,9 +1251,7 @@ std::string PerModelSection(Ctx& c) {
   if (!classes.empty()) {
     o += "<h3>Per service class</h3><p class=\"explain\">SLO attainment of each class's requests."
          "</p><table class=\"data\"><thead><tr><th>class</th>";
-    for (const auto& p : c.policies)
-      o += "<th><span class=\"dot\" style=\"background:" + p.color + "\"></span>" +
-           EscapeHtml(p.name) + "</th>";
+    o += PolicyHeaderCells(c);
     o += "</tr></thead><tbody>";
     for (const auto& cls : classes) {
       o += "<tr><td class=\"txt\">" + EscapeHtml(cls) + "</td>";
