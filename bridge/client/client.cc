@@ -273,6 +273,22 @@ int Guard(F&& f) {
   }
 }
 
+// The current snapshot and the model's guidance in it; nullptr with *rc set if none.
+const ModelGuidance* Find(variant_client* c, const char* model,
+                          std::shared_ptr<const Snapshot>* s, int* rc) {
+  *s = c->current.load();
+  if (!*s) {
+    *rc = VARIANT_CLIENT_E_NO_GUIDANCE;
+    return nullptr;
+  }
+  auto it = (*s)->models.find(model);
+  if (it == (*s)->models.end()) {
+    *rc = VARIANT_CLIENT_E_UNKNOWN_MODEL;
+    return nullptr;
+  }
+  return &it->second;
+}
+
 double LogDist(const Slice& s, double in, double out) {
   double a = std::log(in / s.input), b = std::log(out / s.output);
   return a * a + b * b;
@@ -389,12 +405,12 @@ int variant_client_weights(variant_client* c, const char* model, const char* cls
   if (model == nullptr || n == nullptr || (out == nullptr && cap > 0) ||
       std::isnan(input_tokens) || std::isnan(output_tokens))
     return VARIANT_CLIENT_E_INVALID_ARGUMENT;
-  return Guard([&] {
-    std::shared_ptr<const Snapshot> s = c->current.load();
-    if (!s) return VARIANT_CLIENT_E_NO_GUIDANCE;
-    auto it = s->models.find(model);
-    if (it == s->models.end()) return VARIANT_CLIENT_E_UNKNOWN_MODEL;
-    const ModelGuidance& g = it->second;
+  return Guard([&]() -> int {
+    std::shared_ptr<const Snapshot> s;
+    int rc = VARIANT_CLIENT_OK;
+    const ModelGuidance* found = Find(c, model, &s, &rc);
+    if (found == nullptr) return rc;
+    const ModelGuidance& g = *found;
     variant_client_pick p = VARIANT_CLIENT_PICK_INIT;
     p.decision_id = s->decision_id;
     Weights w;
@@ -460,13 +476,13 @@ int variant_client_load(variant_client* c, const char* model, const char* varian
   if (!Valid(c)) return VARIANT_CLIENT_E_BAD_HANDLE;
   if (model == nullptr || variant == nullptr || load == nullptr)
     return VARIANT_CLIENT_E_INVALID_ARGUMENT;
-  return Guard([&] {
-    std::shared_ptr<const Snapshot> s = c->current.load();
-    if (!s) return VARIANT_CLIENT_E_NO_GUIDANCE;
-    auto it = s->models.find(model);
-    if (it == s->models.end()) return VARIANT_CLIENT_E_UNKNOWN_MODEL;
-    auto v = it->second.loads.find(variant);
-    if (v == it->second.loads.end()) return VARIANT_CLIENT_E_UNKNOWN_VARIANT;
+  return Guard([&]() -> int {
+    std::shared_ptr<const Snapshot> s;
+    int rc = VARIANT_CLIENT_OK;
+    const ModelGuidance* g = Find(c, model, &s, &rc);
+    if (g == nullptr) return rc;
+    auto v = g->loads.find(variant);
+    if (v == g->loads.end()) return VARIANT_CLIENT_E_UNKNOWN_VARIANT;
     if (!v->second) return VARIANT_CLIENT_E_NO_SIGNAL;
     *load = *v->second;
     return VARIANT_CLIENT_OK;

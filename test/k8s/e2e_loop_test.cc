@@ -192,6 +192,26 @@ class E2ELoop : public ::testing::Test {
     return false;
   }
 
+  // Simulated pods of h100-tp1 scraped by `source` at virtual 30 and 60 s until a plan
+  // is executed, then at `high_rps` each, scraped at 90 and 120 s until a second one.
+  void SimulatedRise(const std::vector<sim::testing::SimPod*>& pods,
+                     collector::VllmSource* source, double high_rps) {
+    std::vector<bus::Metrics> ms;
+    std::string err;
+    auto collect_at = [&](double t) {
+      for (auto* p : pods) p->AdvanceTo(t);
+      ASSERT_TRUE(source->Collect(t, &ms, &err)) << err;
+    };
+    collect_at(30);
+    collect_at(60);
+    ASSERT_TRUE(RunUntil(1, &ms)) << "no plan executed; the agent's log:\n" << AgentLog();
+    for (auto* p : pods) p->SetRate(high_rps);
+    collect_at(90);
+    collect_at(120);
+    std::cout << "simulated pods: " << ms[0].arrival_rate_rps << " rps derived after the rise\n";
+    ASSERT_TRUE(RunUntil(2, &ms)) << "no second plan; the agent's log:\n" << AgentLog();
+  }
+
   size_t PlansWithSteps() {
     std::lock_guard<std::mutex> l(mu_);
     size_t n = 0;
@@ -323,22 +343,7 @@ TEST_F(E2ELoop, SimulatedServers) {
   sim::testing::SimPod pod_b("llama-3-8b", "h100", 2, 800, 150, 32);
   collector::VllmSource source({{pod_a.url(), "pod-a", "h100-tp1", "interactive"},
                                {pod_b.url(), "pod-b", "h100-tp1", "interactive"}});
-  std::vector<bus::Metrics> ms;
-  std::string err;
-  auto collect_at = [&](double t) {
-    pod_a.AdvanceTo(t);
-    pod_b.AdvanceTo(t);
-    ASSERT_TRUE(source.Collect(t, &ms, &err)) << err;
-  };
-  collect_at(30);
-  collect_at(60);
-  ASSERT_TRUE(RunUntil(1, &ms)) << "no plan executed; the agent's log:\n" << AgentLog();
-  pod_a.SetRate(60);
-  pod_b.SetRate(60);
-  collect_at(90);
-  collect_at(120);
-  std::cout << "simulated pods: " << ms[0].arrival_rate_rps << " rps derived after the rise\n";
-  ASSERT_TRUE(RunUntil(2, &ms)) << "no second plan; the agent's log:\n" << AgentLog();
+  ASSERT_NO_FATAL_FAILURE(SimulatedRise({&pod_a, &pod_b}, &source, 60));
   ExpectPatchesFollowThePlans();
 }
 
@@ -377,19 +382,7 @@ TEST_F(E2ELoop, AScaleEndpointFailingForeverBlocksNothingElse) {
   api_->AlwaysFail("/apis/apps/v1/namespaces/llm/deployments/llama-3-8b-a100-tp1/scale", 500);
   sim::testing::SimPod pod_a("llama-3-8b", "h100", 2, 800, 150, 51);
   collector::VllmSource source({{pod_a.url(), "pod-a", "h100-tp1", "interactive"}});
-  std::vector<bus::Metrics> ms;
-  std::string err;
-  auto collect_at = [&](double t) {
-    pod_a.AdvanceTo(t);
-    ASSERT_TRUE(source.Collect(t, &ms, &err)) << err;
-  };
-  collect_at(30);
-  collect_at(60);
-  ASSERT_TRUE(RunUntil(1, &ms)) << "no plan executed; the agent's log:\n" << AgentLog();
-  pod_a.SetRate(120);
-  collect_at(90);
-  collect_at(120);
-  ASSERT_TRUE(RunUntil(2, &ms)) << "no second plan; the agent's log:\n" << AgentLog();
+  ASSERT_NO_FATAL_FAILURE(SimulatedRise({&pod_a}, &source, 120));
   follower_->Stop();
   std::lock_guard<std::mutex> l(mu_);
   int failed = 0, pending_or_done = 0;
