@@ -60,6 +60,12 @@ int RunNode(const Config& cfg, Collector* collector, const std::atomic<bool>* st
   zmq::context_t ctx(1);
   zmq::socket_t pub(ctx, zmq::socket_type::pub);
   pub.set(zmq::sockopt::linger, 1000);
+  pub.set(zmq::sockopt::sndhwm, cfg.hwm);
+  if (!cfg.curve_client_secret.empty()) {  // docs/bus.md, "Authentication"
+    pub.set(zmq::sockopt::curve_secretkey, cfg.curve_client_secret);
+    pub.set(zmq::sockopt::curve_publickey, cfg.curve_client_public);
+    pub.set(zmq::sockopt::curve_serverkey, cfg.curve_server_key);
+  }
   pub.connect(cfg.node_cluster);
   uint64_t seq = 0;
   const double start = MonoNow();

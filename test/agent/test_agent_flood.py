@@ -16,6 +16,8 @@ import agent_harness as H
 
 MODEL, OTHER = "llama-3-8b", "mistral-7b"
 HERE = os.path.dirname(os.path.abspath(__file__))
+# scripts/flood.sh sets this to 600 (10 minutes); the CI test floods for 4 s.
+FLOOD_S = float(os.environ.get("VARIANT_FLOOD_S", "4"))
 
 
 def rss_kb(pid):
@@ -49,10 +51,11 @@ class FloodTest(unittest.TestCase):
                 rss0 = rss_kb(a.proc.pid)
                 flood = subprocess.Popen(
                     [sys.executable, os.path.join(HERE, "bus_load.py"), "flood",
-                     cfg["bus"]["xsub"], "--model", OTHER, "--seconds", "4"],
+                     cfg["bus"]["xsub"], "--model", OTHER, "--seconds", str(FLOOD_S)],
                     stdout=subprocess.PIPE)
                 sent_good, got_good, decisions, rss_max = 0, 0, [], rss0
-                t_end = time.time() + 4.5
+                t_end = time.time() + FLOOD_S + 0.5
+                rss_samples = []
                 k = 0
                 while time.time() < t_end:
                     k += 1
@@ -70,6 +73,8 @@ class FloodTest(unittest.TestCase):
                         elif m[0] == "decision":
                             decisions.append(H.replicas(m[2], MODEL))
                     rss_max = max(rss_max, rss_kb(a.proc.pid))
+                    if k % 100 == 0:
+                        rss_samples.append(rss_kb(a.proc.pid))
                 out = json.loads(flood.communicate(timeout=30)[0])
                 while True:  # what is still in flight
                     m = sub.recv(0.5)
@@ -83,12 +88,18 @@ class FloodTest(unittest.TestCase):
                       "decisions %d; RSS %d -> max %d kB" % (
                           out["sent"], out["seconds"], limited, sent_good, got_good,
                           len(decisions), rss0, rss_max))
+                if FLOOD_S > 10:
+                    print("flood: RSS samples (kB, every ~1 s): first %s, last %s, max %d" % (
+                        rss_samples[:5], rss_samples[-5:], max(rss_samples)))
                 self.assertGreater(out["sent"], 20000, "the flooder did not flood")
                 self.assertGreater(limited, out["sent"] / 2)
                 self.assertEqual(got_good, sent_good, "a well-behaved message was lost")
                 self.assertGreaterEqual(len(decisions), 4, "decisions stopped under the flood")
                 self.assertTrue({5, 10} <= set(decisions), decisions)  # it followed the good source
-                self.assertLess(rss_max - rss0, 32 * 1024, "RSS grew under the flood")
+                with open("/proc/%d/maps" % a.proc.pid) as f:
+                    sanitized = "libasan" in f.read()  # ASan's quarantine holds freed memory
+                if not sanitized:
+                    self.assertLess(rss_max - rss0, 32 * 1024, "RSS grew under the flood")
                 self.assertTrue(a.alive())
             finally:
                 ctx.destroy(linger=0)
