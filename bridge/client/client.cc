@@ -2,9 +2,14 @@
 //
 // Design: one subscriber thread per client owns the SUB socket (and one end of an
 // inproc PAIR used only to stop it). Each accepted guidance message is decoded into an
-// immutable Snapshot and published with one atomic shared_ptr store; queries load the
-// current pointer and read it. Writers (the subscriber thread, variant_client_feed)
-// serialize among themselves on write_mu_; readers never take it.
+// immutable Snapshot and published by swapping one shared_ptr (RCU-like: readers keep
+// the snapshot they loaded alive by their reference; the last reader frees an old one).
+// Writers (the subscriber thread, variant_client_feed) serialize among themselves on
+// write_mu, which readers never take. The pointer itself is guarded by ptr_mu, held only
+// to copy or swap the shared_ptr (a reference-count increment), never while decoding
+// or freeing. Not std::atomic<std::shared_ptr>: libstdc++ 12's implementation releases
+// its internal lock with relaxed order after a load, which ThreadSanitizer reports as
+// a race against the next store (formally one under the C++ memory model).
 #include "variant/client.h"
 
 #include <algorithm>
@@ -184,7 +189,20 @@ std::shared_ptr<const Snapshot> Decode(const json& body) {
 struct variant_client {
   uint64_t magic = kMagic;
   size_t max_bytes = kDefaultMaxBytes;
-  std::atomic<std::shared_ptr<const Snapshot>> current;
+  // The current snapshot; Load/Publish only.
+  std::shared_ptr<const Snapshot> Load() const {
+    std::lock_guard<std::mutex> l(ptr_mu);
+    return current;
+  }
+  void Publish(std::shared_ptr<const Snapshot> s) {
+    {
+      std::lock_guard<std::mutex> l(ptr_mu);
+      current.swap(s);
+    }
+    // s (the old snapshot) is released here, outside the lock.
+  }
+  mutable std::mutex ptr_mu;
+  std::shared_ptr<const Snapshot> current;
   std::atomic<uint64_t> accepted{0}, rejected{0};
   std::mutex write_mu;  // writers only: decode + swap, last_rejection
   std::string last_rejection;
@@ -224,7 +242,7 @@ struct variant_client {
       if (why != nullptr) *why = reason;
       return false;
     }
-    current.store(std::move(snap));
+    Publish(std::move(snap));
     accepted.fetch_add(1);
     return true;
   }
@@ -276,7 +294,7 @@ int Guard(F&& f) {
 // The current snapshot and the model's guidance in it; nullptr with *rc set if none.
 const ModelGuidance* Find(variant_client* c, const char* model,
                           std::shared_ptr<const Snapshot>* s, int* rc) {
-  *s = c->current.load();
+  *s = c->Load();
   if (!*s) {
     *rc = VARIANT_CLIENT_E_NO_GUIDANCE;
     return nullptr;
@@ -493,7 +511,7 @@ int variant_client_get_stats(variant_client* c, variant_client_stats* out) {
   if (!Valid(c)) return VARIANT_CLIENT_E_BAD_HANDLE;
   if (out == nullptr || out->struct_size <= sizeof(size_t)) return VARIANT_CLIENT_E_INVALID_ARGUMENT;
   variant_client_stats st = VARIANT_CLIENT_STATS_INIT;
-  std::shared_ptr<const Snapshot> s = c->current.load();
+  std::shared_ptr<const Snapshot> s = c->Load();
   st.accepted = c->accepted.load();
   st.rejected = c->rejected.load();
   st.generation = st.accepted;

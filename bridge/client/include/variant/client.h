@@ -27,9 +27,10 @@
  *
  * Threads.    Every function except variant_client_destroy may be called from any
  *             number of threads at once on the same handle. variant_client_destroy
- *             must not race with other calls on that handle. Queries take no lock
- *             shared with the subscriber thread's decoding work: they load the current
- *             snapshot with one atomic shared-pointer read and work on it.
+ *             must not race with other calls on that handle. Queries never wait for
+ *             the network or for decoding: they take a reference to the current
+ *             immutable snapshot (a lock held only for that reference-count increment)
+ *             and answer from it.
  *
  * Exceptions. No C++ exception crosses this boundary.
  *
