@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 import zmq
@@ -99,13 +98,19 @@ class GoAndPythonAgree(unittest.TestCase):
             if sub.poll(100):
                 sub.recv_multipart()
                 pub.close()
+                # Settle: until no new guidance for 1 s (a decision on part of the
+                # demand may be followed by one on all of it), so both programs read
+                # the same, last decision.
+                for _ in range(20):
+                    if not sub.poll(1000):
+                        break
+                    sub.recv_multipart()
                 sub.close()
                 return True
         return False
 
     def test_same_weights_for_the_same_requests(self):
         self.assertTrue(self.publish_until_guidance(), "no guidance; agent log:\n" + self.agent_log())
-        time.sleep(0.5)  # let any decision already scheduled go out
         req = os.path.join(self.dir, "requests.json")
         env = dict(os.environ)
         go = subprocess.Popen([os.environ["VARIANT_GUIDANCE_GO"], "-endpoint", self.xpub,
