@@ -20,6 +20,10 @@ Result<std::unique_ptr<PluginController>> PluginController::Create(
     const std::vector<json>& params, std::vector<std::vector<int>> initial) {
   std::unique_ptr<PluginController> c(new PluginController(spec));
   for (size_t m = 0; m < spec.models.size(); ++m) {
+    if (params[m].is_null()) {  // a model without traffic: no instance, no replicas
+      c->inst_.push_back(nullptr);
+      continue;
+    }
     std::string err;
     auto inst = plugin->Create(spec.models[m].name, params[m].dump(), &err);
     if (!inst)
@@ -42,6 +46,7 @@ Status PluginController::Decide(const Observed& obs, Desired* out) {
   out->replicas = last_;
   for (size_t m = 0; m < spec_.models.size(); ++m) {
     const ClusterModel& mod = spec_.models[m];
+    if (!inst_[m]) continue;
     std::vector<variant_policy_variant> vars(mod.variants.size());
     std::vector<int> current(mod.variants.size());
     for (size_t v = 0; v < mod.variants.size(); ++v) {

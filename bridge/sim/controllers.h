@@ -27,7 +27,8 @@ namespace variant::sim {
 
 class PluginController : public Controller {
  public:
-  // params[m]: the JSON params of model m's instance; initial[m][v]: the warm start.
+  // params[m]: the JSON params of model m's instance (null: the model has no traffic,
+  // no instance, no replicas); initial[m][v]: the warm start.
   static Result<std::unique_ptr<PluginController>> Create(
       const ClusterSpec& spec, const policy::PolicyPlugin* plugin,
       const std::vector<nlohmann::json>& params, std::vector<std::vector<int>> initial);

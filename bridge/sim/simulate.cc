@@ -401,7 +401,7 @@ Result<RunResult> RunOne(const std::string& policy, const Setup& s, const Simula
     initial[m].assign(sp.models[m].variants.size(), 0);
     const Baseline& b = base[m];
     if (b.variant < 0) {
-      params[m] = json::object({{"replicas", 0}});
+      params[m] = nullptr;
       continue;
     }
     const std::string vname = sp.models[m].variants[b.variant].name;
