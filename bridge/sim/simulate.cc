@@ -437,7 +437,8 @@ Result<RunResult> RunOne(const std::string& policy, const Setup& s, const Simula
       variant_free(err);
       return Status(static_cast<variant_status>(rc), m);
     }
-    ctl = std::make_unique<SolverController>(sp, vctx, s.problem, policy == "oracle");
+    ctl = std::make_unique<SolverController>(sp, vctx, s.problem, policy == "oracle",
+                                             Num(s.sim, "bucket_ratio", 4));
   } else {
     const char* pname = policy == "static" ? "static-peak" : policy.c_str();
     auto pc = PluginController::Create(sp, plugins.at(pname), params, initial);
