@@ -237,6 +237,31 @@ TEST_F(SimulateTest, EndToEndEveryPolicyOnIdenticalArrivals) {
   EXPECT_GE(j["policies"]["variant"]["slo_attainment"].get<double>(), 0.95);
 }
 
+TEST_F(SimulateTest, SeedsGiveConfidenceIntervalsAndJobsTheSameFigures) {
+  auto o = Opt(Config(PoissonTrace(6, 120)));
+  o.policies = {"static", "variant"};
+  o.seeds = 3;
+  o.rate_scale = 1.5;  // seeded thinning/duplication: the seeds see different arrivals
+  auto a = Simulate(o);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  for (const char* p : {"static", "variant"}) {
+    const auto& q = (*a)["policies"][p];
+    for (const char* k : {"cost_usd_ci95", "slo_attainment_ci95", "ttft_p95_ms_ci95", "reversals_ci95"}) {
+      ASSERT_TRUE(q.contains(k)) << p << " " << k;
+      EXPECT_GE(q[k].get<double>(), 0);
+    }
+  }
+  EXPECT_GT((*a)["policies"]["variant"]["ttft_p95_ms_ci95"].get<double>(), 0);
+  o.jobs = 2;  // threads change nothing but the wall time
+  auto b = Simulate(o);
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  for (const char* p : {"static", "variant"}) {
+    EXPECT_DOUBLE_EQ((*a)["policies"][p]["cost_usd"].get<double>(), (*b)["policies"][p]["cost_usd"].get<double>());
+    EXPECT_DOUBLE_EQ((*a)["policies"][p]["slo_attainment"].get<double>(),
+                     (*b)["policies"][p]["slo_attainment"].get<double>());
+  }
+}
+
 TEST_F(SimulateTest, MalformedTraceLineNamesTheLine) {
   std::string t = Write("bad.csv", "timestamp_s,input_tokens,output_tokens\n0,10,10\n1,abc,10\n");
   auto r = Simulate(Opt(Config(t)));
