@@ -648,7 +648,9 @@ Result<RunResult> Run::Go(const std::function<void(double)>& progress) {
           if (!s.ok() && s.code() != VARIANT_E_INFEASIBLE) return s;
           if (!s.ok()) res_.capped++;
         }
-        last_count_[m][v] = d.replicas[m][v];
+        int n = 0;  // what the warm start got (caps may have cut it)
+        for (auto& r : reps_) n += (r->model == static_cast<int>(m) && r->variant == static_cast<int>(v));
+        last_count_[m][v] = n;
       }
     }
     desired_ = std::move(d);
