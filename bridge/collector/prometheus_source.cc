@@ -34,7 +34,8 @@ bool Query(httplib::Client& cli, const std::string& q, const std::string& varian
   try {
     if (res->status != 200 || !j.is_object() || j.value("status", "") != "success") {
       *err = "query " + q + ": HTTP " + std::to_string(res->status) + ": " +
-             (j.is_object() ? j.value("error", std::string("?")) : std::string("?"));
+             (j.is_object() ? j.value("error", std::string("?"))
+                             : std::string("the answer is not a JSON object"));
       return false;
     }
     const json& data = j.at("data");
