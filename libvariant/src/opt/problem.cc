@@ -597,7 +597,13 @@ Result<Problem> ParseProblem(std::string_view doc) {
   }
   auto y = LoadYaml(doc, "problem");
   if (!y.ok()) return y.status();
-  return ProblemFrom(*y);
+  // A mapping key that is itself a list or a map makes yaml-cpp's as<std::string>()
+  // throw; it is bad input, not VARIANT_E_INTERNAL (found by test/fuzz/fuzz_problem).
+  try {
+    return ProblemFrom(*y);
+  } catch (const std::exception& e) {
+    return ParseError("problem: a key or value of the wrong kind: " + std::string(e.what()));
+  }
 }
 
 Result<Current> ParseCurrent(std::string_view doc, const Problem& p) {
@@ -609,7 +615,11 @@ Result<Current> ParseCurrent(std::string_view doc, const Problem& p) {
   }
   auto y = LoadYaml(doc, "current");
   if (!y.ok()) return y.status();
-  return CurrentFrom(*y, p);
+  try {
+    return CurrentFrom(*y, p);
+  } catch (const std::exception& e) {
+    return ParseError("current: a key or value of the wrong kind: " + std::string(e.what()));
+  }
 }
 
 }  // namespace variant::opt
