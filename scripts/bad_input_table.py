@@ -45,6 +45,8 @@ class Runner:
         s = re.sub(r"\x1b\[[0-9;]*m", "", s)
         s = re.sub(r"^\[\d{4}-\d\d-\d\d [\d:.]+\] ", "", s)  # spdlog's time stamp
         s = re.sub(r"/tmp/[A-Za-z0-9_.-]+", "TMP", s)
+        s = s.replace(self.tmp.name.replace("/tmp/", "TMP/", 1), "TMP")
+        s = re.sub(r"TMP/in\d+", "TMP/FILE", s)  # the input file the row wrote
         return s.strip()
 
     def file(self, content, name=None):
@@ -100,6 +102,7 @@ def sections(r):
     yield ("Bus: `metrics` body (msgpack)", "DecodeMetrics; then the agent checks names against its config (see the wire section)", [
         ("garbage bytes", P("bus_metrics", b"\xff\xfe\x00")),
         ("an array", P("bus_metrics", MP(["llama-3-8b", 3]))),
+        ("8 bytes whose array32 header claims 2^31 elements", P("bus_metrics", b"\x81\xa1x\xdd\x7f\xff\xff\xff")),
         ("no model", P("bus_metrics", MP({"variant": "h100-tp1", "running": 3}))),
         ('model = ""', P("bus_metrics", MP({"model": ""}))),
         ("model = 7", P("bus_metrics", MP({"model": 7}))),
@@ -219,6 +222,7 @@ def problem_cases(r):
     cases = [
         ("not YAML (`[`)", "["),
         ("a list, not a mapping", "[1, 2]"),
+        ("a YAML key that is a list (`? [a, b]`)", "schema_version: 1\n? [a, b]\n: 1\n"),
         ("schema_version: 2", edit(setv(["schema_version"], 2))),
         ("no models", edit(setv(["models"], DEL))),
         ("model not in the catalog", edit(lambda p: (p["models"][0].update(name="llama-9-1t"),
