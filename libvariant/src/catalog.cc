@@ -209,7 +209,9 @@ std::string Catalog::ToJson() const {
                                  {"cost_per_hour", a.cost_per_hour}, {"tables", a.tables},
                                  {"gpus_per_node", a.gpus_per_node}, {"count", a.count},
                                  {"memory_bw_gbs", a.memory_bw_gbs}});
-  return j.dump();
+  // Names are whatever bytes the YAML held; ones that are not UTF-8 are replaced, not
+  // thrown on (that was VARIANT_E_INTERNAL; found by test/fuzz/fuzz_capi_catalog).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace variant

@@ -29,7 +29,9 @@ VARIANT_EXPORT int variant_solve(variant_ctx* ctx, const char* problem, size_t p
     if (!cur.ok()) return cur.status();
     auto d = variant::opt::Decide(variant::Impl(ctx), *p, *cur, which);
     if (!d.ok()) return d.status();
-    *out = variant::CopyOut(d->dump(), out_len);
+    // Names from a YAML problem may be any bytes: not UTF-8 is replaced, not thrown.
+    *out = variant::CopyOut(d->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                            out_len);
     return variant::Status::Ok();
   });
 }
