@@ -107,8 +107,8 @@ TEST(Client, BeforeAnyGuidanceAndBadHandles) {
   EXPECT_EQ(variant_client_load(cl.c, "llama", "h100", &load), VARIANT_CLIENT_E_NO_GUIDANCE);
   EXPECT_EQ(cl.Stats().decision_id, -1);
   EXPECT_EQ(variant_client_load(nullptr, "m", "v", &load), VARIANT_CLIENT_E_BAD_HANDLE);
-  int not_a_client = 0;
-  EXPECT_EQ(variant_client_load(reinterpret_cast<variant_client*>(&not_a_client), "m", "v", &load),
+  uint64_t not_a_client[8] = {};  // a foreign object (at least the size of the tag)
+  EXPECT_EQ(variant_client_load(reinterpret_cast<variant_client*>(not_a_client), "m", "v", &load),
             VARIANT_CLIENT_E_BAD_HANDLE);
   EXPECT_STREQ(variant_client_status_name(VARIANT_CLIENT_E_NO_SIGNAL), "VARIANT_CLIENT_E_NO_SIGNAL");
   EXPECT_STREQ(variant_client_status_name(999), "VARIANT_CLIENT_E_UNKNOWN");
