@@ -357,6 +357,8 @@ def actuator_cases(r):
         ("an object", P("workloads", "{}")),
         ("entry without name", P("workloads", '[{"model": "m", "variant": "v", "namespace": "llm"}]')),
         ("entry without model", P("workloads", '[{"variant": "v", "namespace": "llm", "name": "a"}]')),
+        ("entry is a number", P("workloads", "[273985]")),
+        ("kind: 5", P("workloads", '[{"model": "m", "variant": "v", "kind": 5, "namespace": "llm", "name": "a"}]')),
     ])
     dec = {"decision_id": 3, "allocation": [{"model": "llama-3-8b", "variant": "h100-tp1", "replicas": 2}]}
     fol = lambda d, p: P("actuator_follow", json.dumps(d) + "\n#--plan--\n" + json.dumps(p))  # noqa: E731

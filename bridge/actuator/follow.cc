@@ -33,16 +33,24 @@ bool ParseWorkloadMap(std::string_view doc, WorkloadMap* out, std::string* err) 
   for (size_t i = 0; i < j.size(); ++i) {
     const json& e = j[i];
     std::string where = "workloads[" + std::to_string(i) + "]";
-    // Reuse the plan parser's checks of kind, namespace and name.
-    json step = {{"kind", e.value("kind", std::string("Deployment"))},
-                 {"namespace", e.value("namespace", std::string())},
-                 {"name", e.value("name", std::string())},
-                 {"replicas", 0}};
-    Plan p;
+    // Checked first: value() below throws on an entry that is not an object (found by
+    // test/fuzz/fuzz_actuator_plan).
     if (!e.is_object() || Str(e, "model").empty() || Str(e, "variant").empty()) {
       *err = where + ": needs model and variant";
       return false;
     }
+    // Reuse the plan parser's checks of kind, namespace and name.
+    json step;
+    try {
+      step = {{"kind", e.value("kind", std::string("Deployment"))},
+              {"namespace", e.value("namespace", std::string())},
+              {"name", e.value("name", std::string())},
+              {"replicas", 0}};
+    } catch (const std::exception& ex) {  // kind, namespace or name not a string
+      *err = where + ": kind, namespace and name must be strings (" + ex.what() + ")";
+      return false;
+    }
+    Plan p;
     if (!ParsePlanJson(json{{"steps", {step}}}.dump(), &p, err)) {
       *err = where + ": " + err->substr(err->find(' ') + 1);
       return false;
