@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -110,6 +111,43 @@ TEST_F(SolveApi, BasicExampleLowerBoundNotAboveCost) {
   }
   // The MILP is optimal here: its objective bound equals its objective.
   EXPECT_NEAR(j["solvers"]["milp"]["objective_gap"].get<double>(), 0, 1e-12);
+}
+
+// The homogeneous baseline: per model the cheapest single accelerator type sized by
+// the same capacities. kGood: 20 rps + 10% headroom = 22 rps; h100 (10 rps, 4.25/h)
+// needs 3 = 12.75/h, a100 (6 rps, 2.0/h) needs 4 = 8.0/h.
+TEST_F(SolveApi, BaselineIsTheCheapestSingleType) {
+  ASSERT_EQ(Solve(kGood), VARIANT_OK) << msg_;
+  auto j = nlohmann::json::parse(doc_);
+  ASSERT_EQ(j["baseline"].size(), 1u);
+  const auto& b = j["baseline"][0];
+  EXPECT_EQ(b["model"], "llama-3-8b");
+  EXPECT_EQ(b["accelerator"], "a100");
+  EXPECT_EQ(b["replicas"], 4);
+  EXPECT_NEAR(b["cost_per_hour"].get<double>(), 8.0, 1e-9);
+  EXPECT_NEAR(j["baseline_cost_per_hour"].get<double>(), 8.0, 1e-9);
+  EXPECT_TRUE(j["baseline_complete"].get<bool>());
+  // The optimizer may mix types but is never dearer than one type when nothing else
+  // (caps, floors) constrains it.
+  EXPECT_LE(j["cost_per_hour"].get<double>(), 8.0 + 1e-9);
+  // With a100 capped at 2, a100 alone still defines the baseline (counts do not
+  // limit it) while the answer must use h100 too.
+  ASSERT_EQ(Solve(Replace(kGood, "{name: a100, count: 8,", "{name: a100, count: 2,")), VARIANT_OK) << msg_;
+  j = nlohmann::json::parse(doc_);
+  EXPECT_NEAR(j["baseline_cost_per_hour"].get<double>(), 8.0, 1e-9);
+  EXPECT_GT(j["cost_per_hour"].get<double>(), 8.0);
+}
+
+TEST_F(SolveApi, HeteroExampleMixBeatsTheBaseline) {
+  std::ifstream f(std::string(VARIANT_SOURCE_DIR) + "/examples/hetero.yaml");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  ASSERT_EQ(Solve(ss.str(), "", "milp"), VARIANT_OK) << msg_;
+  auto j = nlohmann::json::parse(doc_);
+  std::set<std::string> types;
+  for (const auto& a : j["allocation"]) types.insert(a["accelerator"].get<std::string>());
+  EXPECT_GE(types.size(), 2u);
+  EXPECT_LT(j["cost_per_hour"].get<double>(), j["baseline_cost_per_hour"].get<double>());
 }
 
 struct Bad {

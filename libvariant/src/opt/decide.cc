@@ -313,6 +313,90 @@ json SolutionJson(const Problem& p, const Built& B, const Solution& sol,
   return j;
 }
 
+// The homogeneous baseline (docs/decision.md, "Baseline"): per model, the cheapest way
+// to serve its whole demand on ONE accelerator type with one deployment sized by the
+// same capacities: ceil(work) replicas of one aggregated variant, or ceil(work_P) +
+// ceil(work_D) of a prefill and a decode variant on that type. Not limited by the
+// accelerator counts (one model's baseline must not depend on the others).
+json Baseline(const Problem& p, const Built& B) {
+  const Instance& in = B.in;
+  const int M = static_cast<int>(p.models.size());
+  std::vector<std::vector<int>> dems(M), vars(M);
+  for (size_t i = 0; i < in.dems.size(); ++i)
+    if (in.dems[i].rate > 0) dems[in.dems[i].model].push_back(static_cast<int>(i));
+  for (size_t v = 0; v < in.vars.size(); ++v) vars[in.vars[v].model].push_back(static_cast<int>(v));
+  std::vector<double> work(in.vars.size(), 0);
+  std::vector<int> served(in.vars.size(), 0);
+  for (size_t i = 0; i < in.dems.size(); ++i) {
+    if (!(in.dems[i].rate > 0)) continue;
+    for (const auto* L : {&in.pd[i], &in.p[i], &in.d[i]})
+      for (const auto& q : *L) {
+        work[q.var] += in.dems[i].rate / q.cap;
+        ++served[q.var];
+      }
+  }
+  auto replicas = [&](int v) {
+    return std::max(in.vars[v].min, static_cast<int>(std::ceil(work[v] - 1e-9)));
+  };
+  json list = json::array();
+  double total = 0;
+  bool complete = true;
+  for (int m = 0; m < M; ++m) {
+    const int nd = static_cast<int>(dems[m].size());
+    json e = {{"model", p.models[m].name}};
+    if (nd == 0) {
+      e["accelerator"] = nullptr;
+      e["replicas"] = 0;
+      e["cost_per_hour"] = 0.0;
+      list.push_back(e);
+      continue;
+    }
+    double best = INFINITY;
+    std::vector<std::pair<int, int>> pick;  // (variant, replicas)
+    for (int v : vars[m]) {
+      if (served[v] != nd) continue;  // must serve every slice of the model
+      if (in.vars[v].role == VARIANT_ROLE_PD) {
+        const double c = in.Price(v) * replicas(v);
+        if (c < best) {
+          best = c;
+          pick = {{v, replicas(v)}};
+        }
+      } else if (in.vars[v].role == VARIANT_ROLE_P) {
+        for (int u : vars[m]) {
+          if (served[u] != nd || in.vars[u].role != VARIANT_ROLE_D || in.vars[u].accel != in.vars[v].accel)
+            continue;
+          const double c = in.Price(v) * replicas(v) + in.Price(u) * replicas(u);
+          if (c < best) {
+            best = c;
+            pick = {{v, replicas(v)}, {u, replicas(u)}};
+          }
+        }
+      }
+    }
+    if (pick.empty()) {
+      complete = false;
+      e["accelerator"] = nullptr;
+      e["cost_per_hour"] = nullptr;
+      e["reason"] = "no single accelerator type serves every slice of this model";
+      list.push_back(e);
+      continue;
+    }
+    e["accelerator"] = in.accels[in.vars[pick[0].first].accel].name;
+    json vs = json::array();
+    int n = 0;
+    for (const auto& [v, k] : pick) {
+      vs.push_back({{"variant", p.models[m].variants[B.var_ref[v].second].name}, {"replicas", k}});
+      n += k;
+    }
+    e["variants"] = vs;
+    e["replicas"] = n;
+    e["cost_per_hour"] = best;
+    total += best;
+    list.push_back(e);
+  }
+  return {{"models", list}, {"cost_per_hour", total}, {"complete", complete}};
+}
+
 }  // namespace
 
 Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const std::string& solver,
@@ -663,6 +747,12 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       chosen = w;
   json out = outs[chosen];
   out["schema_version"] = kProblemSchemaVersion;
+  {
+    json bl = Baseline(p, B);
+    out["baseline_cost_per_hour"] = bl["cost_per_hour"];
+    out["baseline_complete"] = bl["complete"];
+    out["baseline"] = std::move(bl["models"]);
+  }
   if (solver == "both") {
     out["solvers"] = json::object();
     for (auto& [w, j] : outs) out["solvers"][w] = j;
