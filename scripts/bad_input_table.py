@@ -346,6 +346,7 @@ def actuator_cases(r):
         ("not JSON", P("actuator_plan", "{")),
         ("no steps", P("actuator_plan", '{"id": "p"}')),
         ("kind StatefulSet", P("actuator_plan", plan(kind="StatefulSet"))),
+        ("kind 0", P("actuator_plan", plan(kind=0))),
         ("name Bad_Name", P("actuator_plan", plan(name="Bad_Name"))),
         ("namespace missing", P("actuator_plan", json.dumps({"steps": [{"name": "a", "replicas": 1}]}))),
         ("replicas -1", P("actuator_plan", plan(replicas=-1))),

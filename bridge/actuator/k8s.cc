@@ -320,6 +320,11 @@ bool ParsePlanJson(std::string_view doc, Plan* out, std::string* err) {
       return false;
     }
     Step st;
+    // value() throws on a kind that is not a string (found by test/fuzz/fuzz_actuator_plan).
+    if (s.contains("kind") && !s["kind"].is_string()) {
+      *err = where + ".kind must be a string: Deployment or LeaderWorkerSet";
+      return false;
+    }
     std::string kind = s.value("kind", std::string("Deployment"));
     if (kind == "Deployment") st.kind = WorkloadKind::kDeployment;
     else if (kind == "LeaderWorkerSet") st.kind = WorkloadKind::kLeaderWorkerSet;
