@@ -99,7 +99,11 @@ class FloodTest(unittest.TestCase):
                 with open("/proc/%d/maps" % a.proc.pid) as f:
                     sanitized = "libasan" in f.read()  # ASan's quarantine holds freed memory
                 if not sanitized:
-                    self.assertLess(rss_max - rss0, 32 * 1024, "RSS grew under the flood")
+                    # Flat: back near where it started once the queues drain; a bounded
+                    # transient while they are full (10-minute run: 9.6 -> max 47 -> 10.9 MB).
+                    rss_end = rss_kb(a.proc.pid)
+                    self.assertLess(rss_end - rss0, 16 * 1024, "RSS grew under the flood")
+                    self.assertLess(rss_max - rss0, 64 * 1024, "RSS grew under the flood")
                 self.assertTrue(a.alive())
             finally:
                 ctx.destroy(linger=0)
