@@ -5,7 +5,11 @@
 #include <string>
 
 #include "capi_internal.h"
+#include <fstream>
+#include <sstream>
+
 #include "perf/correction.h"
+#include "perf/profile.h"
 #include "perf/queue_model.h"
 #include "perf/step_model.h"
 
@@ -174,10 +178,10 @@ VARIANT_EXPORT int variant_model_observe(variant_ctx* ctx, const variant_spec* s
     w.output = {obs->output_mean};
     w.weight = {1};
     auto& e = variant::Impl(ctx)->corrector().At({v->model, v->accelerator, v->tp});
-    // Predict with the current correction so the queueing part matches the observed
-    // operating point; the filter then tracks the remaining ratio on top of it.
-    cfg.prefill_factor = e.prefill.factor();
-    cfg.decode_factor = e.decode.factor();
+    // Predict with the current calibration (offline profile and online correction) so
+    // the queueing part matches the observed operating point; the filter then tracks
+    // the remaining ratio on top of it.
+    variant::Impl(ctx)->ApplyCalibration(v->model, v->accelerator, v->tp, &cfg);
     const variant::Prediction p = variant::Predict(cfg, w, obs->rate_rps);
     if (!p.stable)
       return variant::InvalidArgument("the model predicts this rate is unstable for the variant; "
@@ -209,6 +213,45 @@ VARIANT_EXPORT int variant_model_correction(variant_ctx* ctx, const variant_spec
     variant::Impl(ctx)->ApplyCalibration(v->model, v->accelerator, v->tp, &cfg);
     *prefill_factor = cfg.prefill_factor;
     *decode_factor = cfg.decode_factor;
+    return {};
+  });
+}
+
+VARIANT_EXPORT int variant_ctx_load_profiles(variant_ctx* ctx, const char* path) {
+  return Guard(ctx, [&]() -> variant::Status {
+    if (path == nullptr || *path == '\0') return variant::InvalidArgument("profile path is NULL or empty");
+    std::ifstream in(path);
+    if (!in) return variant::Status(VARIANT_E_IO, std::string("cannot read profile file '") + path + "'");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    variant::Context* c = variant::Impl(ctx);
+    return c->profiles().Load(*c, ss.str(), path);
+  });
+}
+
+VARIANT_EXPORT int variant_ctx_load_profiles_text(variant_ctx* ctx, const char* text, size_t len) {
+  return Guard(ctx, [&]() -> variant::Status {
+    if (text == nullptr) return variant::InvalidArgument("profile text is NULL");
+    variant::Context* c = variant::Impl(ctx);
+    return c->profiles().Load(*c, std::string(text, len), "profile");
+  });
+}
+
+VARIANT_EXPORT int variant_ctx_profile_fit(variant_ctx* ctx, const char* model,
+                                           const char* accelerator, int tp, int* found,
+                                           double* prefill_scale, double* prefill_add_ms,
+                                           double* decode_scale, double* decode_add_ms) {
+  return Guard(ctx, [&]() -> variant::Status {
+    if (model == nullptr || accelerator == nullptr)
+      return variant::InvalidArgument("model and accelerator must not be NULL");
+    const variant::ProfileFit* f = variant::Impl(ctx)->profiles().Find({model, accelerator, tp});
+    const variant::ProfileFit none;
+    const variant::ProfileFit& g = f != nullptr ? *f : none;
+    if (found != nullptr) *found = f != nullptr ? 1 : 0;
+    if (prefill_scale != nullptr) *prefill_scale = g.prefill_scale;
+    if (prefill_add_ms != nullptr) *prefill_add_ms = g.prefill_add_ms;
+    if (decode_scale != nullptr) *decode_scale = g.decode_scale;
+    if (decode_add_ms != nullptr) *decode_add_ms = g.decode_add_ms;
     return {};
   });
 }

@@ -85,9 +85,17 @@ Result<const StepModel*> Context::GetStepModel(const std::string& model,
 
 void Context::ApplyCalibration(const std::string& model, const std::string& accel, int tp,
                                ReplicaConfig* cfg) const {
+  // The offline profile (where one was loaded) replaces the a-priori scale; the online
+  // correction multiplies on top of whichever is in force.
+  if (const ProfileFit* f = profiles_->Find({model, accel, tp})) {
+    cfg->prefill_factor = f->prefill_scale;
+    cfg->prefill_add_ms = f->prefill_add_ms;
+    cfg->decode_factor = f->decode_scale;
+    cfg->decode_add_ms = f->decode_add_ms;
+  }
   if (const Corrector::Entry* e = corrector_->Find({model, accel, tp})) {
-    cfg->prefill_factor = e->prefill.factor();
-    cfg->decode_factor = e->decode.factor();
+    cfg->prefill_factor *= e->prefill.factor();
+    cfg->decode_factor *= e->decode.factor();
   }
 }
 

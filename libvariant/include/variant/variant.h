@@ -258,7 +258,39 @@ typedef struct variant_observation {
 VARIANT_EXPORT int variant_model_observe(variant_ctx* ctx, const variant_spec* spec,
                                          const variant_observation* obs, int* accepted);
 
-/* Current correction factors (multiplying the a-priori prefill and decode times). */
+/* Offline profiles: a user's own measurements of variants (docs/model.md, "Offline
+ * profiles"). A CSV document with the header
+ *   model,accelerator,tp,kind,batch,input,context,ms
+ * (columns in any order; blank lines and lines starting with '#' are skipped) and one
+ * row per measurement: kind "prefill" = `batch` prompts of `input` tokens prefilled in
+ * one step took `ms` milliseconds (`context` may be empty); kind "decode" = one decode
+ * step of `batch` sequences with `context` cached tokens each took `ms` (`input` may be
+ * empty). For every variant (model, accelerator, tp) with rows, the library fits
+ * measured = add + scale x a-priori per kind and uses it in place of the a-priori step
+ * times in every later prediction, max_rate and observe of that variant (any max_batch,
+ * token budget or role); the online correction multiplies on top. Variants without
+ * rows are unaffected. Loading again replaces the fits of the variants it names.
+ * The document is validated whole before anything is applied. Errors (the message
+ * names the source, line and field): VARIANT_E_PARSE (not a number),
+ * _MISSING_FIELD (a column or a required cell is absent), _UNKNOWN_MODEL,
+ * _UNKNOWN_ACCELERATOR, _INVALID_ARGUMENT (tp not supported, batch < 1, negative, zero
+ * or non-finite time or length, unknown kind, non-monotone times: a point more than
+ * 10 % faster than one with no larger batch and no longer length), _DOES_NOT_FIT,
+ * _NO_DATA (no rows), _IO (load_profiles: the file cannot be read). */
+VARIANT_EXPORT int variant_ctx_load_profiles(variant_ctx* ctx, const char* path);
+/* The same from a document in memory (text, len bytes; it need not be NUL-terminated). */
+VARIANT_EXPORT int variant_ctx_load_profiles_text(variant_ctx* ctx, const char* text,
+                                                  size_t len);
+/* The calibration in force for (model, accelerator, tp) from a loaded profile:
+ * measured = add_ms + scale x a-priori, for prefill and decode. Any out pointer may be
+ * NULL. *found is 0 (and the outputs scale 1, add 0) when no profile names the variant. */
+VARIANT_EXPORT int variant_ctx_profile_fit(variant_ctx* ctx, const char* model,
+                                           const char* accelerator, int tp, int* found,
+                                           double* prefill_scale, double* prefill_add_ms,
+                                           double* decode_scale, double* decode_add_ms);
+
+/* Current correction factors (multiplying the a-priori prefill and decode times): the
+ * offline profile's scale (1 without one) times the online correction. */
 VARIANT_EXPORT int variant_model_correction(variant_ctx* ctx, const variant_spec* spec,
                                             double* prefill_factor, double* decode_factor);
 

@@ -219,7 +219,7 @@ struct Model {
   }
   double Dec(double n) const {
     if (n <= 0) return 0;
-    return cfg.decode_factor * DecRaw(std::max(1, Round(n)));
+    return cfg.decode_add_ms + cfg.decode_factor * DecRaw(std::max(1, Round(n)));
   }
   // A decode iteration of ni sequences that also carries `chunk` prefill tokens.
   double Mixed(double chunk, double past, int ni) const {
@@ -231,7 +231,8 @@ struct Model {
     s.decode_ctx_sum = ni * ctx;
     const double total = sm.StepMs(s);
     const double dec = DecRaw(ni);
-    return cfg.decode_factor * dec + cfg.prefill_factor * std::max(0.0, total - dec);
+    return (ni > 0 ? cfg.decode_add_ms + cfg.decode_factor * dec : 0) + cfg.prefill_add_ms +
+           cfg.prefill_factor * std::max(0.0, total - dec);
   }
   double Room(int ni) const { return std::max(1.0, budget - ni); }
   // A full-budget iteration next to n decoding sequences.

@@ -38,9 +38,13 @@ struct ReplicaConfig {
   int role = VARIANT_ROLE_PD;
   double kv_link_gbps = 100;
   double gpu_memory_util = 0.9;
-  // Online/offline correction multipliers on the a-priori prefill and decode time.
+  // Calibration of the a-priori step times (offline profile, then online correction):
+  // prefill work takes prefill_add_ms + prefill_factor × a-priori, a decode step
+  // decode_add_ms + decode_factor × a-priori.
   double prefill_factor = 1;
   double decode_factor = 1;
+  double prefill_add_ms = 0;
+  double decode_add_ms = 0;
 };
 
 struct Prediction {
