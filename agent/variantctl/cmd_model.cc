@@ -123,6 +123,7 @@ void AddModelCommands(CLI::App& app) {
     auto prefix = std::make_shared<double>(0);
     auto slo = std::make_shared<std::string>();
     auto trace = std::make_shared<std::string>();
+    auto profiles = std::make_shared<std::string>();
     CLI::App* c = model->add_subcommand(
         "capacity", "highest request rate one replica sustains within the SLOs");
     AddCommon(c, o.get());
@@ -133,11 +134,17 @@ void AddModelCommands(CLI::App& app) {
     c->add_option("--output-mean", *out_mean, "mean output tokens");
     c->add_option("--trace", *trace, "trace whose length mix replaces the means");
     c->add_option("--prefix-hit", *prefix, "prefix-cache hit ratio in [0,1)");
+    c->add_option("--profiles", *profiles,
+                  "offline profile CSV (docs/model.md): calibrates the variants it names");
     c->add_option("--slo", *slo, "e.g. ttft_p95_ms=500,itl_p95_ms=50")->required();
     c->callback([=] {
       SetAction([=]() -> int {
         CtxPtr ctx = OpenCtx(o->data_dir);
         if (!ctx) return 1;
+        if (!profiles->empty()) {
+          const int prc = variant_ctx_load_profiles(ctx.get(), profiles->c_str());
+          if (prc != VARIANT_OK) return Report(ctx.get(), prc);
+        }
         variant_spec spec = VARIANT_SPEC_INIT;
         spec.model = o->model.c_str();
         spec.accelerator = o->accelerator.c_str();
