@@ -174,3 +174,6 @@ guidance = {
                      {"model": "llama", "variant": "a100", "replicas": 3, "load": 1.2}]}}
 put("client_guidance", "two_models", mp(guidance))
 put("client_guidance", "plugin_only", mp({"decision_id": 1, "models": guidance["models"]}))
+
+# offline profiles (variant_ctx_load_profiles_text)
+put("capi_profiles", "splitwise", read("data/perf/profiles/splitwise-llama-2-70b-a100-tp4.csv"))
