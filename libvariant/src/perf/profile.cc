@@ -107,8 +107,10 @@ Status ProfileSet::Load(Context& ctx, const std::string& text, const std::string
     VARIANT_RETURN_IF_ERROR(number(2, &tp));
     VARIANT_RETURN_IF_ERROR(number(4, &batch));
     VARIANT_RETURN_IF_ERROR(number(7, &ms));
-    if (tp < 1 || tp != std::floor(tp))
-      return InvalidArgument(where(lineno) + "'tp' must be a positive integer");
+    // Bounded before the int casts below (4e116 was undefined behaviour; found by
+    // test/fuzz/fuzz_capi_profiles).
+    if (tp < 1 || tp != std::floor(tp) || tp > 1024)
+      return InvalidArgument(where(lineno) + "'tp' must be a positive integer (at most 1024)");
     if (batch < 1 || batch != std::floor(batch) || batch > 1e6)
       return InvalidArgument(where(lineno) + "'batch' must be a positive integer");
     if (!(ms > 0)) return InvalidArgument(where(lineno) + "'ms' must be a positive time");
