@@ -121,11 +121,13 @@ Status ProfileSet::Load(Context& ctx, const std::string& text, const std::string
     if (kind == "prefill") {
       p.prefill = true;
       VARIANT_RETURN_IF_ERROR(number(5, &p.input));
-      if (p.input < 1) return InvalidArgument(where(lineno) + "'input' must be >= 1 token");
+      if (p.input < 1 || p.input > 1e7)  // bounded: cast to long in messages below
+        return InvalidArgument(where(lineno) + "'input' must be 1 to 1e7 tokens");
     } else if (kind == "decode") {
       p.prefill = false;
       VARIANT_RETURN_IF_ERROR(number(6, &p.context));
-      if (p.context < 0) return InvalidArgument(where(lineno) + "'context' must be >= 0 tokens");
+      if (p.context < 0 || p.context > 1e7)
+        return InvalidArgument(where(lineno) + "'context' must be 0 to 1e7 tokens");
     } else {
       return InvalidArgument(where(lineno) + "'kind' is '" + kind + "': expected prefill or decode");
     }
