@@ -3,6 +3,7 @@
 #   scripts/fuzz.sh TARGET|all SECONDS        e.g. scripts/fuzz.sh bus_metrics 60
 #   scripts/fuzz.sh "bus_header trace" 600    several targets
 #   JOBS=2 scripts/fuzz.sh all 60             two targets at a time
+#   FUZZ_BUILD_ONLY=1 scripts/fuzz.sh all 1   build the targets, run nothing
 # Configures and builds the clang fuzz build in ${BUILD_DIR:-build-fuzz} (only the fuzz
 # targets), then runs each target for SECONDS under `nice`, starting from its seed
 # corpus (test/fuzz/corpus/TARGET, never written to) plus a working corpus kept in
@@ -49,6 +50,8 @@ elif [ ! -f "$BUILD_DIR/build.ninja" ]; then
 fi
 # shellcheck disable=SC2046
 [ -n "${FUZZ_BIN:-}" ] || cmake --build "$BUILD_DIR" -j "${BUILD_JOBS:-2}" --target $(for t in $TARGETS; do echo "fuzz_$t"; done)
+# FUZZ_BUILD_ONLY=1: configure and build, run nothing (CI builds first, then sizes the run).
+[ -z "${FUZZ_BUILD_ONLY:-}" ] || exit 0
 
 run_one() {
   local t=$1 dir="$OUT/$1"
