@@ -41,6 +41,9 @@ CapacityFn PerfCapacity(Context* ctx, const Problem& p) {
     cfg.role = v.role;
     cfg.kv_link_gbps = v.kv_link_gbps;
     cfg.gpu_memory_util = v.gpu_memory_util;
+    // The offline profile and the online correction in force for this variant, as in
+    // variant_model_max_rate: the solver sizes with the calibrated model.
+    ctx->ApplyCalibration(m.name, v.accelerator, v.tp, &cfg);
     Workload wl;
     wl.input = {b.input};
     wl.output = {b.output};
