@@ -71,6 +71,7 @@ void FindLoads(const json& j, const std::string& model, std::vector<Exporter::Lo
 struct Agent::Entry {
   int source = 0, model = 0, variant = -1, cls = 0;
   bus::Metrics m;  // model/variant/class strings left empty: the indices name them
+  bool observe = false;  // TTFT/ITL arrived since the last solve (online correction)
 };
 
 struct Agent::Source {
@@ -638,6 +639,7 @@ bool Agent::IngestMetrics(int si, const bus::Metrics& in, bus::DecodeError* err)
   Merge(&e.m.itl_mean_ms, in.itl_mean_ms);
   Merge(&e.m.prefix_hit_ratio, in.prefix_hit_ratio);
   if (in.replicas_ready >= 0) e.m.replicas_ready = in.replicas_ready;
+  if (vi >= 0 && (Known(in.ttft_mean_ms) || Known(in.itl_mean_ms))) e.observe = true;
   if (in.replicas_starting >= 0) e.m.replicas_starting = in.replicas_starting;
   if (Known(e.m.arrival_rate_rps)) {
     double& sum = vi < 0 ? m.rate_model_level : m.rate_variant_level;
@@ -962,10 +964,39 @@ void Agent::SubmitSolve() {
     problem += "\"accelerators\":" + AcceleratorsJson() + ",\"demand\":" + DemandJson() +
                ",\"options\":" + options.dump() + "}";
   }
+  // Each variant's fresh latency means, per replica, for the library's online
+  // correction (variant_model_observe): capacities then follow what the servers do.
+  std::vector<VariantApi::Observation> obs;
+  for (auto& [key, e] : entries_) {
+    if (!e.observe || e.variant < 0) continue;
+    e.observe = false;
+    const ModelConfig& mc = *models_[e.model].cfg;
+    if (mc.policy != "optimizer") continue;
+    const bus::Metrics& x = e.m;
+    if (!Known(x.arrival_rate_rps) || x.arrival_rate_rps <= 0 || !Known(x.input_mean) ||
+        !Known(x.output_mean))
+      continue;
+    const VariantConfig& vc = mc.variants[e.variant];
+    const double n = x.replicas_ready > 0 ? x.replicas_ready : 1;
+    VariantApi::Observation o;
+    o.model = mc.name;
+    o.accelerator = vc.accelerator;
+    o.tp = vc.tp;
+    o.max_batch = vc.max_batch;
+    o.role = vc.role;
+    o.rate_rps = x.arrival_rate_rps / n;
+    o.ttft_mean_ms = x.ttft_mean_ms;
+    o.itl_mean_ms = x.itl_mean_ms;
+    o.input_mean = std::max(1.0, x.input_mean);
+    o.output_mean = std::max(1.0, x.output_mean);
+    o.mean_batch = Known(x.running) ? x.running / n : std::nan("");
+    obs.push_back(std::move(o));
+  }
   {
     std::lock_guard<std::mutex> l(solver_mu_);
     solver_job_problem_ = std::move(problem);
     solver_job_current_ = CurrentJson();
+    for (auto& o : obs) solver_job_obs_.push_back(std::move(o));
     solver_has_job_ = true;
   }
   solver_busy_ = true;
@@ -983,8 +1014,17 @@ void Agent::SolverLoop() {
     solver_cv_.wait(l, [&] { return solver_has_job_ || solver_stop_; });
     if (solver_stop_) break;
     std::string problem = std::move(solver_job_problem_), current = std::move(solver_job_current_);
+    std::vector<VariantApi::Observation> obs = std::move(solver_job_obs_);
+    solver_job_obs_.clear();
     solver_has_job_ = false;
     l.unlock();
+    for (const auto& o : obs) {
+      int accepted = 0;
+      int rc = api_->Observe(o, &accepted);
+      if (rc != VARIANT_OK && rc != VARIANT_E_UNSUPPORTED)
+        spdlog::debug("correction: observation of {} on {} not used (code {})", o.model,
+                      o.accelerator, rc);
+    }
     SolveResult r;
     const double t0 = MonoNow();
     r.rc = api_->Solve(problem, current, cfg_.solver, &r.out, &r.err);

@@ -147,6 +147,8 @@ class Agent {
   std::mutex solver_mu_;
   std::condition_variable solver_cv_;
   std::string solver_job_problem_, solver_job_current_;
+  // Fresh per-variant TTFT/ITL for the online correction, fed before the job's solve.
+  std::vector<VariantApi::Observation> solver_job_obs_;
   bool solver_has_job_ = false, solver_stop_ = false, solver_has_result_ = false;
   SolveResult solver_result_;
   std::string solver_endpoint_;

@@ -61,6 +61,7 @@ std::unique_ptr<VariantApi> VariantApi::Load(const std::string& path, const std:
       !Resolve(h, "variant_ctx_last_error", &api->last_error_))
     return fail(std::string("missing a required symbol: ") + dlerror());
   Resolve(h, "variant_solve", &api->solve_);  // optional: may not exist yet
+  Resolve(h, "variant_model_observe", &api->observe_);  // optional too
   api->version_ = version();
   char* e = nullptr;
   int rc = create(data_dir.empty() ? nullptr : data_dir.c_str(), &api->ctx_, &e);
@@ -96,6 +97,25 @@ int VariantApi::Solve(const std::string& problem, const std::string& current,
   out->assign(buf != nullptr ? buf : "", buf != nullptr ? len : 0);
   free_(buf);
   return VARIANT_OK;
+}
+
+int VariantApi::Observe(const Observation& o, int* accepted) {
+  *accepted = 0;
+  if (observe_ == nullptr) return VARIANT_E_UNSUPPORTED;
+  variant_spec spec = VARIANT_SPEC_INIT;
+  spec.model = o.model.c_str();
+  spec.accelerator = o.accelerator.c_str();
+  spec.tp = o.tp;
+  spec.max_batch = o.max_batch;
+  spec.role = o.role;
+  variant_observation ob = VARIANT_OBSERVATION_INIT;
+  ob.rate_rps = o.rate_rps;
+  ob.ttft_mean_ms = o.ttft_mean_ms;
+  ob.itl_mean_ms = o.itl_mean_ms;
+  ob.input_mean = o.input_mean;
+  ob.output_mean = o.output_mean;
+  ob.mean_batch = o.mean_batch;
+  return observe_(ctx_, &spec, &ob, accepted);
 }
 
 }  // namespace agent

@@ -33,6 +33,17 @@ class VariantApi {
   int Solve(const std::string& problem, const std::string& current, const std::string& solver,
             std::string* out, std::string* err);
 
+  // One live observation of a variant (per replica) for the library's online
+  // correction (variant_model_observe, docs/model.md). Returns the status code
+  // (VARIANT_E_UNSUPPORTED if the library lacks it); *accepted as the library says.
+  struct Observation {
+    std::string model, accelerator;
+    int tp = 1, max_batch = 0, role = 0;
+    double rate_rps = 0, ttft_mean_ms = 0, itl_mean_ms = 0, input_mean = 0, output_mean = 0;
+    double mean_batch = 0;
+  };
+  int Observe(const Observation& o, int* accepted);
+
  private:
   VariantApi() = default;
   void* handle_ = nullptr;
@@ -43,6 +54,7 @@ class VariantApi {
   decltype(&variant_ctx_destroy) ctx_destroy_ = nullptr;
   decltype(&variant_ctx_last_error) last_error_ = nullptr;
   decltype(&variant_solve) solve_ = nullptr;
+  decltype(&variant_model_observe) observe_ = nullptr;
 };
 
 }  // namespace agent
