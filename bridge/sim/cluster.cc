@@ -197,6 +197,7 @@ class Run {
 
   RunResult res_;
   LogHistogram itl_all_;
+  std::vector<LogHistogram> itl_model_;  // per model (index = model)
   double busy_acc_s_ = 0, paid_acc_s_ = 0;  // for utilization (whole run)
   double next_sample_ = 0;
   double retry_at_ = 0;
@@ -249,6 +250,7 @@ void Run::RemoveReplica(size_t idx, double t) {
   busy_acc_s_ += r.sim->counters().busy_s * var.tp;
   paid_acc_s_ += std::max(0.0, t - r.added_s) * var.tp;
   itl_all_.Merge(r.sim->counters().itl_ms);
+  itl_model_[r.model].Merge(r.sim->counters().itl_ms);
   used_[var.accelerator] -= var.tp;
   res_.lives[r.life].removed_s = t;
   deriver_.Forget(r.pod);
@@ -590,7 +592,8 @@ Status Run::Tick(double t) {
     }
   }
   VARIANT_RETURN_IF_ERROR(Actuate(t));
-  if (t >= next_sample_ - 1e-9) {
+  // The series cover the trace's duration (the drain after it is not plotted).
+  if (t >= next_sample_ - 1e-9 && t <= duration_ + 1e-9) {
     Sample(t);
     next_sample_ += spec_.sample_interval_s;
   }
@@ -611,6 +614,7 @@ Result<RunResult> Run::Go(const std::function<void(double)>& progress) {
   decided_rate_.assign(nm, 0);
   last_count_.resize(nm);
   res_.per_model.resize(nm);
+  itl_model_.assign(nm, LogHistogram());
   res_.demand_rps.assign(nm, {});
   res_.replicas.resize(nm);
   for (size_t m = 0; m < nm; ++m) {
@@ -745,6 +749,7 @@ Result<RunResult> Run::Go(const std::function<void(double)>& progress) {
     res_.per_model[m].requests = mod_n[m];
     res_.per_model[m].slo_attainment = mod_n[m] ? static_cast<double>(mod_ok[m]) / mod_n[m] : 1;
     res_.per_model[m].ttft_p95_ms = Percentile(mod_ttft[m], 0.95);
+    res_.per_model[m].itl_p95_ms = itl_model_[m].Quantile(0.95);
   }
   res_.ttft_p95_ms = Percentile(ttft_all, 0.95);
   res_.itl_p95_ms = itl_all_.Quantile(0.95);

@@ -148,6 +148,10 @@ struct RunResult {
   Histogram ttft_ms, itl_ms;
   uint64_t bus_messages = 0, bus_bytes = 0;
   std::string last_error;  // the last controller error, if any
+  // variant/oracle: the online correction at the end, per [model][variant] (prefill,
+  // decode factors; empty for other policies), and observations fed / accepted.
+  std::vector<std::vector<std::pair<double, double>>> correction;
+  int observations = 0, observations_accepted = 0;
   double wall_s = 0;
   // Every replica's life, for tests: model, variant, added, ready, removed (s).
   struct ReplicaLife {

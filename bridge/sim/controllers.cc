@@ -133,8 +133,66 @@ json SolverController::Demand(const std::vector<std::vector<const ClusterRequest
   return demand;
 }
 
+namespace {
+variant_spec SpecOf(const ClusterSpec& spec, size_t m, size_t v) {
+  const ClusterVariant& cv = spec.models[m].variants[v];
+  variant_spec vs = VARIANT_SPEC_INIT;
+  vs.model = spec.models[m].name.c_str();
+  vs.accelerator = spec.accelerators[cv.accelerator].name.c_str();
+  vs.tp = cv.tp;
+  vs.max_batch = cv.max_batch;
+  vs.max_tokens_per_step = cv.max_tokens_per_step;
+  vs.role = VARIANT_ROLE_PD;
+  vs.gpu_memory_util = cv.gpu_memory_util;
+  return vs;
+}
+}  // namespace
+
+// What the agent does with a variant's metrics message: one observation per variant
+// with ready pods and traffic, per replica (the collector sums rates over pods).
+void SolverController::Observe(const Observed& obs) {
+  for (size_t m = 0; m < spec_.models.size() && m < obs.variants.size(); ++m) {
+    for (size_t v = 0; v < spec_.models[m].variants.size() && v < obs.variants[m].size(); ++v) {
+      const bus::Metrics& mm = obs.variants[m][v];
+      const int ready = obs.ready[m][v];
+      if (ready <= 0 || !std::isfinite(mm.arrival_rate_rps) || mm.arrival_rate_rps <= 0) continue;
+      if (!std::isfinite(mm.input_mean) || !std::isfinite(mm.output_mean)) continue;
+      if (!std::isfinite(mm.ttft_mean_ms) && !std::isfinite(mm.itl_mean_ms)) continue;
+      variant_spec vs = SpecOf(spec_, m, v);
+      variant_observation o = VARIANT_OBSERVATION_INIT;
+      o.rate_rps = mm.arrival_rate_rps / ready;
+      o.ttft_mean_ms = mm.ttft_mean_ms;
+      o.itl_mean_ms = mm.itl_mean_ms;
+      o.input_mean = std::max(1.0, mm.input_mean);
+      o.output_mean = std::max(1.0, mm.output_mean);
+      o.mean_batch = std::isfinite(mm.running) ? mm.running / ready : std::nan("");
+      int accepted = 0;
+      // A refused observation (e.g. a rate the model calls unstable) is skipped, as
+      // the agent skips it: the correction only moves on usable samples.
+      if (variant_model_observe(ctx_, &vs, &o, &accepted) == VARIANT_OK) {
+        observed_++;
+        accepted_ += accepted;
+      }
+    }
+  }
+}
+
+std::vector<std::vector<std::pair<double, double>>> SolverController::Corrections() const {
+  std::vector<std::vector<std::pair<double, double>>> out(spec_.models.size());
+  for (size_t m = 0; m < spec_.models.size(); ++m) {
+    for (size_t v = 0; v < spec_.models[m].variants.size(); ++v) {
+      variant_spec vs = SpecOf(spec_, m, v);
+      double pf = 1, df = 1;
+      if (variant_model_correction(ctx_, &vs, &pf, &df) != VARIANT_OK) pf = df = std::nan("");
+      out[m].emplace_back(pf, df);
+    }
+  }
+  return out;
+}
+
 Status SolverController::Solve(double now_s, const json& demand, const Observed* obs,
                                Desired* out) {
+  if (obs && online_correction_) Observe(*obs);
   json p = problem_;
   p["demand"] = demand;
   p["options"]["now_s"] = now_s;

@@ -48,10 +48,13 @@ class SolverController : public Controller {
  public:
   // problem: the config's problem document (docs/problem.md) without demand; ctx is
   // borrowed (one per thread). bucket_ratio: length-bucket edges at powers of it.
+  // online_correction: before each decision, every variant's observed TTFT/ITL (the
+  // collector's means over its ready pods) goes to variant_model_observe on ctx, so the
+  // capacities the solver uses follow what the servers actually do (docs/model.md).
   SolverController(const ClusterSpec& spec, variant_ctx* ctx, nlohmann::json problem,
-                   bool oracle, double bucket_ratio = 4)
+                   bool oracle, double bucket_ratio = 4, bool online_correction = true)
       : spec_(spec), ctx_(ctx), problem_(std::move(problem)), oracle_(oracle),
-        bucket_ratio_(bucket_ratio) {}
+        bucket_ratio_(bucket_ratio), online_correction_(online_correction) {}
   Status Initial(const std::vector<std::vector<const ClusterRequest*>>& first,
                  Desired* out) override;
   Status Decide(const Observed& obs, Desired* out) override;
@@ -59,12 +62,18 @@ class SolverController : public Controller {
   bool NoColdStart() const override { return oracle_; }
   double solve_ms_total() const { return solve_ms_; }
   int plan_steps() const { return plan_steps_; }
+  // Observations fed to / accepted by the online correction.
+  int observations() const { return observed_; }
+  int observations_accepted() const { return accepted_; }
+  // The correction in force per [model][variant]: (prefill factor, decode factor).
+  std::vector<std::vector<std::pair<double, double>>> Corrections() const;
 
  private:
   // Demand entries from requests (per model and class; rate = count / window_s, or the
   // given model-level rates split by class share).
   nlohmann::json Demand(const std::vector<std::vector<const ClusterRequest*>>& reqs,
                         const std::vector<double>& rate) const;
+  void Observe(const Observed& obs);
   Status Solve(double now_s, const nlohmann::json& demand, const Observed* obs, Desired* out);
 
   const ClusterSpec& spec_;
@@ -72,6 +81,8 @@ class SolverController : public Controller {
   nlohmann::json problem_;
   bool oracle_;
   double bucket_ratio_;
+  bool online_correction_;
+  int observed_ = 0, accepted_ = 0;
   const std::vector<ClusterRequest>* future_ = nullptr;
   size_t future_pos_ = 0;
   nlohmann::json last_;  // previous decision (stability state)

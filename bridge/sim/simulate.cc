@@ -187,6 +187,8 @@ Result<Setup> LoadConfig(const SimulateOptions& opt, Context* ctx) {
   if (!(sp.cold_start_s >= 0) || !(sp.scrape_interval_s > 0) || !(sp.decision_interval_s > 0))
     return Bad(where + "cold_start_s must be >= 0, scrape_interval_s and decision_interval_s > 0");
   s.goal = Num(sim, "attainment_goal", 0.99);
+  if (sim.contains("online_correction") && !sim["online_correction"].is_boolean())
+    return Bad(where + "simulate.online_correction must be true or false");
   json& o = cfg["options"];
   if (!o.is_object()) o = json::object();
   if (!o.contains("decision_interval_s")) o["decision_interval_s"] = sp.decision_interval_s;
@@ -428,6 +430,7 @@ Result<RunResult> RunOne(const std::string& policy, const Setup& s, const Simula
     }
   }
   std::unique_ptr<Controller> ctl;
+  SolverController* solver = nullptr;
   variant_ctx* vctx = nullptr;
   if (policy == "variant" || policy == "oracle") {
     char* err = nullptr;
@@ -437,8 +440,11 @@ Result<RunResult> RunOne(const std::string& policy, const Setup& s, const Simula
       variant_free(err);
       return Status(static_cast<variant_status>(rc), m);
     }
-    ctl = std::make_unique<SolverController>(sp, vctx, s.problem, policy == "oracle",
-                                             Num(s.sim, "bucket_ratio", 4));
+    auto sc = std::make_unique<SolverController>(sp, vctx, s.problem, policy == "oracle",
+                                                 Num(s.sim, "bucket_ratio", 4),
+                                                 s.sim.value("online_correction", true));
+    solver = sc.get();
+    ctl = std::move(sc);
   } else {
     const char* pname = policy == "static" ? "static-peak" : policy.c_str();
     auto pc = PluginController::Create(sp, plugins.at(pname), params, initial);
@@ -448,6 +454,11 @@ Result<RunResult> RunOne(const std::string& policy, const Setup& s, const Simula
   auto cb = opt.progress ? std::function<void(double)>([&](double f) { opt.progress(label, f); })
                          : std::function<void(double)>();
   auto r = RunCluster(sp, lt.requests, ctl.get(), seed, cb);
+  if (r.ok() && solver) {
+    r->correction = solver->Corrections();
+    r->observations = solver->observations();
+    r->observations_accepted = solver->observations_accepted();
+  }
   ctl.reset();
   variant_ctx_destroy(vctx);
   return r;
@@ -500,11 +511,15 @@ json PolicyJson(const Setup& s, const std::vector<RunResult>& runs) {
   j["capped_additions"] = r.capped;
   j["bus_messages"] = r.bus_messages;
   j["bus_bytes"] = r.bus_bytes;
+  if (!r.correction.empty()) {
+    j["observations"] = r.observations;
+    j["observations_accepted"] = r.observations_accepted;
+  }
   j["wall_s"] = r.wall_s;
   json pm = json::array();
   for (const ModelResult& m : r.per_model) {
     pm.push_back({{"model", m.model}, {"cost_usd", m.cost_usd}, {"slo_attainment", m.slo_attainment},
-                  {"ttft_p95_ms", m.ttft_p95_ms}, {"itl_p95_ms", r.itl_p95_ms},
+                  {"ttft_p95_ms", m.ttft_p95_ms}, {"itl_p95_ms", m.itl_p95_ms},
                   {"requests", m.requests}, {"unserved", m.unserved}});
   }
   j["per_model"] = pm;
@@ -513,8 +528,13 @@ json PolicyJson(const Setup& s, const std::vector<RunResult>& runs) {
     for (size_t v = 0; v < sp.models[m].variants.size(); ++v) {
       auto [n, ok] = r.per_variant[m][v];
       if (n == 0) continue;
-      pv.push_back({{"model", sp.models[m].name}, {"variant", sp.models[m].variants[v].name},
-                    {"requests", n}, {"slo_attainment", static_cast<double>(ok) / n}});
+      json e = {{"model", sp.models[m].name}, {"variant", sp.models[m].variants[v].name},
+                {"requests", n}, {"slo_attainment", static_cast<double>(ok) / n}};
+      if (m < r.correction.size() && v < r.correction[m].size()) {
+        e["prefill_factor"] = r.correction[m][v].first;
+        e["decode_factor"] = r.correction[m][v].second;
+      }
+      pv.push_back(std::move(e));
     }
   }
   j["per_variant"] = pv;

@@ -230,7 +230,26 @@ TEST_F(SimulateTest, EndToEndEveryPolicyOnIdenticalArrivals) {
     EXPECT_EQ(s["t_s"].size(), s["cost_per_hour"].size());
     EXPECT_FALSE(s["replicas"].empty());
     EXPECT_EQ(q["ttft_ms_hist"]["edges"].size(), q["ttft_ms_hist"]["counts"].size() + 1);
+    // The series cover the trace (240 s), not the drain after it.
+    ASSERT_FALSE(s["t_s"].empty());
+    EXPECT_LE(s["t_s"].back().get<double>(), 240.0);
+    EXPECT_GE(s["t_s"].back().get<double>(), 240.0 - 30.0);
   }
+  // The online correction ran in the loop: observations fed, factors reported.
+  for (const char* p : {"variant", "oracle"}) {
+    const auto& q = j["policies"][p];
+    EXPECT_GT(q["observations"].get<int>(), 0) << p;
+    EXPECT_GT(q["observations_accepted"].get<int>(), 0) << p;
+    bool any = false;
+    for (const auto& v : q["per_variant"]) {
+      if (!v.contains("prefill_factor")) continue;
+      any = true;
+      EXPECT_GT(v["prefill_factor"].get<double>(), 0);
+      EXPECT_GT(v["decode_factor"].get<double>(), 0);
+    }
+    EXPECT_TRUE(any) << p;
+  }
+  EXPECT_FALSE(j["policies"]["static"].contains("observations"));
   EXPECT_FALSE(j["policies"]["hpa"]["hpa_sweep"].empty());
   EXPECT_TRUE(j["savings"].contains("variant_vs_hpa"));
   // A light steady load: the optimizer meets the SLO.
@@ -260,6 +279,44 @@ TEST_F(SimulateTest, SeedsGiveConfidenceIntervalsAndJobsTheSameFigures) {
     EXPECT_DOUBLE_EQ((*a)["policies"][p]["slo_attainment"].get<double>(),
                      (*b)["policies"][p]["slo_attainment"].get<double>());
   }
+}
+
+TEST_F(SimulateTest, PerModelItlIsTheModelsOwn) {
+  // Two models on different accelerators (l40s decodes slower than h100): each
+  // per_model itl_p95_ms is its own, not the policy-wide figure.
+  std::string t = PoissonTrace(4, 120);
+  std::string cfg = Write("two.yaml",
+      "schema_version: 1\n"
+      "accelerators: [{name: h100, count: 8}, {name: l40s, count: 8}]\n"
+      "classes: [{name: chat, slo: {ttft_p99_ms: 3000, itl_p99_ms: 150}}]\n"
+      "models:\n"
+      "  - {name: llama-3-8b, variants: [{name: l40s-tp1, accelerator: l40s}]}\n"
+      "  - {name: mistral-7b, variants: [{name: h100-tp1, accelerator: h100}]}\n"
+      "simulate:\n"
+      "  traces: [{model: llama-3-8b, file: " + t + ", class: chat},\n"
+      "           {model: mistral-7b, file: " + t + ", class: chat}]\n"
+      "  cold_start_s: 30\n");
+  auto o = Opt(cfg);
+  o.policies = {"static"};
+  auto r = Simulate(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const auto& pm = (*r)["policies"]["static"]["per_model"];
+  ASSERT_EQ(pm.size(), 2u);
+  double a = pm[0]["itl_p95_ms"], b = pm[1]["itl_p95_ms"];
+  EXPECT_GT(a, 0);
+  EXPECT_GT(b, 0);
+  EXPECT_GT(std::fabs(a - b), 0.05 * std::max(a, b)) << a << " " << b;
+  double all = (*r)["policies"]["static"]["itl_p95_ms"];
+  EXPECT_LE(all, std::max(a, b) * 1.02);
+  EXPECT_GE(all, std::min(a, b) * 0.98);
+}
+
+TEST_F(SimulateTest, OnlineCorrectionMustBeABoolean) {
+  std::string cfg = Config(PoissonTrace(1, 10));
+  std::ofstream(cfg, std::ios::app) << "  online_correction: yes please\n";
+  auto r = Simulate(Opt(cfg));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("online_correction"), std::string::npos) << r.status().message();
 }
 
 TEST_F(SimulateTest, MalformedTraceLineNamesTheLine) {
