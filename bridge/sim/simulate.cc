@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -84,11 +85,42 @@ struct Setup {
   struct TraceEntry {
     std::string model, file, cls;
     double rate_scale = 1;
+    bool superpose = false;  // rate_scale_method: superpose (else duplicate)
+    double shift_s = 0;      // superpose: copies shifted by up to this (0 = the duration)
   };
   std::vector<TraceEntry> traces;
 };
 
 Status Bad(const std::string& m) { return InvalidArgument(m); }
+
+// Rate scaling by superposition: X independent user populations with the trace's
+// behaviour. Copy 0 is the trace itself; copy j >= 1 is the whole trace shifted in
+// time by an offset drawn uniformly in [0, S) (S = shift_s, or D if 0 or larger) and
+// wrapped around the duration D; each
+// request of copy j is kept with probability min(1, X - j) (X < 1 thins). Unlike
+// duplication (trace.h), copies of a request do not arrive together, and the bursts
+// of different copies fall at different times, as they would for independent users.
+std::vector<TraceRequest> Superpose(const std::vector<TraceRequest>& in, double x, double shift_s,
+                                    uint64_t seed) {
+  std::vector<TraceRequest> out;
+  if (in.empty()) return out;
+  const double d = in.back().arrival_s + 1;  // wrap period, > every arrival
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int j = 0; j < static_cast<int>(std::ceil(x)); ++j) {
+    const double keep = std::min(1.0, x - j);
+    const double off = j == 0 ? 0 : u(rng) * (shift_s > 0 ? std::min(shift_s, d) : d);
+    for (const TraceRequest& r : in) {
+      if (keep < 1 && u(rng) >= keep) continue;
+      TraceRequest c = r;
+      c.arrival_s = std::fmod(r.arrival_s + off, d);
+      out.push_back(std::move(c));
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const TraceRequest& a, const TraceRequest& b) { return a.arrival_s < b.arrival_s; });
+  return out;
+}
 
 double Num(const json& o, const char* k, double def) {
   if (!o.is_object() || !o.contains(k) || o[k].is_null()) return def;
@@ -196,11 +228,19 @@ Result<Setup> LoadConfig(const SimulateOptions& opt, Context* ctx) {
   s.problem = cfg;
 
   if (!opt.traces.empty()) {
-    for (const auto& [m, f] : opt.traces) s.traces.push_back({m, f, "", 1});
+    const bool sup = sim.value("rate_scale_method", json("duplicate")) == "superpose";
+    for (const auto& [m, f] : opt.traces)
+      s.traces.push_back({m, f, "", 1, sup, Num(sim, "superpose_shift_s", 0)});
   } else if (sim.contains("traces")) {
     for (const json& t : sim["traces"]) {
+      const json& mj = t.contains("rate_scale_method") ? t["rate_scale_method"]
+                                                       : sim.value("rate_scale_method", json("duplicate"));
+      if (!mj.is_string() || (mj != "duplicate" && mj != "superpose"))
+        return Bad(where + "rate_scale_method must be 'duplicate' or 'superpose', got " + mj.dump());
       s.traces.push_back({t.value("model", ""), ResolvePath(t.value("file", ""), s.config_dir),
-                          t.value("class", ""), Num(t, "rate_scale", 1)});
+                          t.value("class", ""), Num(t, "rate_scale", 1), mj == "superpose",
+                          Num(t, "superpose_shift_s", Num(sim, "superpose_shift_s", 0))});
+      if (!(s.traces.back().shift_s >= 0)) return Bad(where + "superpose_shift_s must be >= 0");
     }
   }
   if (s.traces.empty()) return MissingField(where + "no traces (simulate.traces or --trace MODEL=FILE)");
@@ -223,8 +263,10 @@ Result<LoadedTraces> LoadTraces(const Setup& s, const SimulateOptions& opt, uint
     to.seed = seed * 1000003 + (++k);
     if (!(to.time_scale > 0) || !(to.rate_scale > 0))
       return Bad("--rate-scale and --time-scale must be > 0");
+    if (t.superpose) to.rate_scale = 1;  // scaled below
     auto tr = ReadTrace(t.file, to);
     if (!tr.ok()) return tr.status();
+    if (t.superpose) *tr = Superpose(*tr, t.rate_scale * opt.rate_scale, t.shift_s, to.seed);
     int fixed_model = -1;
     if (!t.model.empty()) {
       auto it = mi.find(t.model);

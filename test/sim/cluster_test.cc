@@ -311,6 +311,39 @@ TEST_F(SimulateTest, PerModelItlIsTheModelsOwn) {
   EXPECT_GE(all, std::min(a, b) * 0.98);
 }
 
+TEST_F(SimulateTest, SuperposedRateScaleKeepsCountAndDurationAndSpreadsCopies) {
+  // 20 requests in one burst at t = 0..1 s, then one at 600 s: duplicating x3 piles 60
+  // requests into the first second; superposing puts copies 1 and 2 at random offsets.
+  std::string t = "timestamp_s,input_tokens,output_tokens\n";
+  for (int i = 0; i < 20; ++i) t += std::to_string(i * 0.05) + ",100,10\n";
+  t += "600,100,10\n";
+  std::string tf = Write("burst.csv", t);
+  for (const char* method : {"duplicate", "superpose"}) {
+    SCOPED_TRACE(method);
+    std::string cfg = Config(tf);
+    std::ofstream(cfg, std::ios::app) << "  rate_scale_method: " << method << "\n";
+    auto o = Opt(cfg);
+    o.rate_scale = 3;
+    o.policies = {"static"};
+    auto r = Simulate(o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    const auto& j = *r;
+    EXPECT_EQ(j["models"][0]["requests"].get<uint64_t>(), 63u);
+    const auto& s = j["policies"]["static"]["series"];
+    double first = s["demand_rps"]["llama-3-8b"][1].get<double>() * 30;  // arrivals in [0, 30)
+    if (std::string(method) == "duplicate")
+      EXPECT_GE(first, 55.0);  // all but the last burst request's copies (they go into its gap)
+    else
+      EXPECT_LE(first, 42.0);  // copy 0's 20 (+ a copy's 20 only if its offset < 30 s)
+    EXPECT_LE(s["t_s"].back().get<double>(), 601.0);
+  }
+  std::string cfg = Config(tf);
+  std::ofstream(cfg, std::ios::app) << "  rate_scale_method: shuffle\n";
+  auto r = Simulate(Opt(cfg));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("rate_scale_method"), std::string::npos) << r.status().message();
+}
+
 TEST_F(SimulateTest, OnlineCorrectionMustBeABoolean) {
   std::string cfg = Config(PoissonTrace(1, 10));
   std::ofstream(cfg, std::ios::app) << "  online_correction: yes please\n";
