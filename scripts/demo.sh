@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BUILD_DIR:-build}/bin
 mkdir -p out
-echo "== simulate: examples/simulate.yaml (Azure 2023 code x8 -> llama-3-8b, conversation x4 -> mistral-7b, 1 h)"
+echo "== simulate: examples/simulate.yaml (Azure 2023 code x8 -> llama-3-8b, conversation x4 -> mistral-7b, superposed copies, 1 h)"
 "$B/variantctl" simulate --config examples/simulate.yaml --json out/simulate.json --html out/report.html
 echo "result written to out/simulate.json, report to out/report.html"
 echo "== examples/basic.yaml: cheapest SLO-meeting allocation (fast and MILP solvers)"
