@@ -361,6 +361,19 @@ bool LoadConfig(const std::string& path, Config* cfg, std::string* err) {
           m.replicas_ready = Get<int>(e, "replicas_ready", m.replicas_ready);
           cfg->node_static.push_back(m);
         }
+      if (n.contains("targets")) {
+        if (!n["targets"].is_array()) throw std::runtime_error("node.targets must be a list");
+        for (const auto& e : n["targets"]) {
+          Config::NodeTarget t;
+          t.url = Get<std::string>(e, "url", "");
+          t.pod = Get<std::string>(e, "pod", "");
+          t.variant = Get<std::string>(e, "variant", "");
+          t.service_class = Get<std::string>(e, "class", "");
+          if (t.url.empty() || t.variant.empty())
+            throw std::runtime_error("node.targets entries need 'url' and 'variant'");
+          cfg->node_targets.push_back(std::move(t));
+        }
+      }
     }
     if (cfg->mode != "cluster" && cfg->mode != "node") {
       *err = path + ": mode must be 'cluster' or 'node', not '" + cfg->mode + "'";

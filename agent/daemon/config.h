@@ -72,9 +72,15 @@ struct Config {
   // node mode
   std::string node_cluster = "tcp://127.0.0.1:5555";
   double node_interval_s = 1.0;
-  std::string node_collector = "static";  // static | file
+  std::string node_collector = "static";  // static | file | vllm
   std::string node_file;
   std::vector<bus::Metrics> node_static;
+  // For `vllm`: the model-server pods on this node whose /metrics the vLLM collector
+  // (bridge/collector VllmSource) scrapes each interval.
+  struct NodeTarget {
+    std::string url, pod, variant, service_class;
+  };
+  std::vector<NodeTarget> node_targets;
 };
 
 // Reads a z85 CURVE key from `value` (40 characters) or, if `value` is a path, from

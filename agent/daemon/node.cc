@@ -8,6 +8,7 @@
 #include <zmq.hpp>
 
 #include "agent.h"
+#include "variant/collector/vllm_source.h"
 
 namespace agent {
 
@@ -43,6 +44,24 @@ bool FileCollector::Collect(double, std::vector<bus::Metrics>* out, std::string*
   return true;
 }
 
+namespace {
+
+// The vLLM collector (bridge/collector): scrapes the node's model-server pods.
+class VllmCollector : public Collector {
+ public:
+  explicit VllmCollector(std::vector<variant::collector::Target> t) : src_(std::move(t)) {}
+  bool Collect(double now_s, std::vector<bus::Metrics>* out, std::string* err) override {
+    bool ok = src_.Collect(now_s, out, err);
+    for (const auto& e : src_.errors()) spdlog::warn("vllm collector: {}", e);
+    return ok;
+  }
+
+ private:
+  variant::collector::VllmSource src_;
+};
+
+}  // namespace
+
 std::unique_ptr<Collector> MakeCollector(const Config& cfg, std::string* err) {
   if (cfg.node_collector == "static") return std::make_unique<StaticCollector>(cfg.node_static);
   if (cfg.node_collector == "file") {
@@ -52,7 +71,24 @@ std::unique_ptr<Collector> MakeCollector(const Config& cfg, std::string* err) {
     }
     return std::make_unique<FileCollector>(cfg.node_file);
   }
-  *err = "node.collector must be 'static' or 'file', not '" + cfg.node_collector + "'";
+  if (cfg.node_collector == "vllm") {
+    if (cfg.node_targets.empty()) {
+      *err = "node.collector 'vllm' needs node.targets (a list of {url, variant})";
+      return nullptr;
+    }
+    std::vector<variant::collector::Target> targets;
+    for (const auto& t : cfg.node_targets) {
+      variant::collector::Endpoint ep;
+      if (!variant::collector::ParseEndpoint(t.url, &ep, err)) {
+        *err = "node.targets: " + *err;
+        return nullptr;
+      }
+      targets.push_back({t.url, t.pod.empty() ? t.url : t.pod, t.variant, t.service_class});
+    }
+    return std::make_unique<VllmCollector>(std::move(targets));
+  }
+  *err = "node.collector must be 'static', 'file' or 'vllm', not '" + cfg.node_collector +
+         "'";
   return nullptr;
 }
 

@@ -1,6 +1,7 @@
 // Node mode (the DaemonSet): collect metrics from the model servers on this node and
-// publish them on the bus. The vLLM collector comes later (bridge/); a Collector is
-// anything that can produce bus::Metrics samples on demand.
+// publish them on the bus: the vLLM collector (bridge/collector VllmSource) scrapes
+// the pods' /metrics; a Collector is anything that can produce bus::Metrics samples on
+// demand.
 #ifndef VARIANT_AGENT_DAEMON_NODE_H_
 #define VARIANT_AGENT_DAEMON_NODE_H_
 
