@@ -134,6 +134,7 @@ class Agent {
   double pending_solve_ = -1;  // monotonic deadline of a debounced decision, -1 none
   double last_decide_ = -1;
   double state_due_ = -1;  // monotonic deadline of a deferred state-file write
+  uint64_t received_since_trim_ = 0;  // messages since the loop last gave memory back
   double last_publish_ = 0;
   double next_stale_check_ = 0;
   bool any_optimizer_ = false;
