@@ -171,7 +171,7 @@ struct Model {
   // Alone(k, n) per bucket, direct-mapped on the batch.
   static constexpr size_t kAloneWays = 8;
   mutable std::vector<int> alone_n;
-  mutable std::vector<double> alone_v;
+  mutable std::vector<double> alone_v, first_v;  // whole prefill, its first chunk
 
   Model(const ReplicaConfig& c, const Workload& w) : cfg(c), sm(*c.step) {
     double sw = 0;
@@ -203,6 +203,7 @@ struct Model {
     full_memo.assign(memo, kNaN);
     alone_n.assign(b.size() * kAloneWays, -1);
     alone_v.assign(b.size() * kAloneWays, 0);
+    first_v.assign(b.size() * kAloneWays, 0);
   }
 
   static int Round(double n) { return static_cast<int>(std::lround(std::max(0.0, n))); }
@@ -246,20 +247,26 @@ struct Model {
     return Mixed(Room(ni), 0, ni);
   }
   // Time of request j's whole prefill, chunked to the budget left by n decodes, alone.
-  double Alone(size_t j, double n) const {
+  double Alone(size_t j, double n, double* first = nullptr) const {
     const int ni = Round(n);
     const size_t slot = j * kAloneWays + static_cast<size_t>(ni) % kAloneWays;
-    if (alone_n[slot] == ni) return alone_v[slot];
+    if (alone_n[slot] == ni) {
+      if (first != nullptr) *first = first_v[slot];
+      return alone_v[slot];
+    }
     const Bucket& k = b[j];
     const double room = Room(ni);
     double t = 0, done = 0;
     while (done < k.p) {
       const double c = std::min(room, k.p - done);
-      t += Mixed(c, k.past + done, ni);
+      const double tc = Mixed(c, k.past + done, ni);
+      if (done == 0) first_v[slot] = tc;
+      t += tc;
       done += c;
     }
     alone_n[slot] = ni;
     alone_v[slot] = t;
+    if (first != nullptr) *first = first_v[slot];
     return t;
   }
 };
@@ -272,9 +279,15 @@ struct Needs {
   bool stability_only = false;  // stop after the fixed point (only `stable` is valid)
 };
 
-Prediction PredictOn(const Model& m, double rate, const Needs& need, double* n_hint);
+// Warm start of the fixed point from a nearby rate: the decode batch n and the share
+// of prompts that start a step of their own (s1/λ). Zero = cold.
+struct Hint {
+  double n = 0, share = 0;
+};
 
-Prediction PredictOn(const Model& m, double rate, const Needs& need, double* n_hint) {
+Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hint);
+
+Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hint) {
   const ReplicaConfig& cfg = m.cfg;
   Prediction out;
   out.rate_rps = rate;
@@ -295,52 +308,105 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, double* n_h
   const bool has_decode = cfg.role != VARIANT_ROLE_P;
   const size_t nb = m.b.size();
 
-  // Fixed point for the mean decode batch n: tokens/ms generated = λ·E[O-1] = n / T̄,
-  // where T̄ is the mean iteration length, a mix of decode-only and prefill iterations.
+  // Steps. A prompt's first chunk goes into the step after the one it arrived in,
+  // together with every other prompt that arrived during that step (Poisson: a step
+  // of length T is followed by a prefill-carrying step with probability 1 − e^{−λT});
+  // its further chunks (prompts longer than the room the decodes leave) take steps of
+  // their own. Unknowns: n, the mean decode batch per step, and s1, the rate of steps
+  // that start prompts. Steps per ms: s1 + continuation chunks + decode-only steps
+  // filling the time left; tokens per ms: λ·E[O−1] = n × steps per ms.
+  constexpr size_t kStack = 64;
+  double c1_s[kStack], pc_s[kStack], t1_s[kStack], own1_s[kStack], alone_s[kStack];
+  std::vector<double> heap;
+  double *c1 = c1_s, *pc = pc_s, *t1 = t1_s, *own1 = own1_s, *alone = alone_s;
+  if (nb > kStack) {
+    heap.assign(5 * nb, 0);
+    c1 = heap.data();
+    pc = c1 + nb;
+    t1 = pc + nb;
+    own1 = t1 + nb;
+    alone = own1 + nb;
+  }
   double n = 0;
-  if (has_decode) n = (n_hint != nullptr && *n_hint > 0) ? *n_hint : std::max(0.0, lam * m.eo1 * 10);
-  double u = 0, up = 0, t_full = 0, tau = 0, t_dec = 0, e_alone = 0, e_chunks = 0;
-  for (int it = 0; it < 40; ++it) {
+  if (has_decode) n = (n_hint != nullptr && n_hint->n > 0) ? n_hint->n : std::max(0.0, lam * m.eo1 * 10);
+  // Prompt-starting steps per ms (≤ λ: prompts share them).
+  double s1 = (n_hint != nullptr && n_hint->share > 0) ? lam * n_hint->share : lam;
+  double up = 0, t_full = 0, tau = 0, t_dec = 0, room = 0, u = 0;
+  double s_d = 0, cont_rate = 0, cont_time = 0, t1_mean = 0, steps = 0;
+  for (int it = 0; it < 60; ++it) {
+    const int ni = Model::Round(n);
     t_dec = has_decode ? m.Dec(n) : 0;
-    const double room = m.Room(Model::Round(n));
+    room = m.Room(ni);
     t_full = has_prefill ? m.Full(n) : 0;
     tau = has_prefill ? t_full / room : 0;
-    e_alone = 0;
-    e_chunks = 0;
-    if (has_prefill)
+    up = lam * m.ep * tau;  // share of the token budget's capacity that prompts take
+    if (up >= 1) return unstable();
+    cont_rate = cont_time = t1_mean = 0;
+    double ec1 = 0;
+    if (has_prefill) {
       for (size_t j = 0; j < nb; ++j) {
-        e_alone += m.b[j].w * m.Alone(j, n);
-        e_chunks += m.b[j].w * std::ceil(m.b[j].p / room);
+        const Bucket& k = m.b[j];
+        c1[j] = std::min(room, k.p);
+        alone[j] = m.Alone(j, n, &own1[j]);  // own1: the first chunk's step, alone
+        ec1 += k.w * c1[j];
       }
-    up = lam * m.ep * tau;           // prefill-lane load if every iteration were full
-    const double ua = lam * e_alone;  // ... if every prompt ran alone
-    u = std::max(up, ua * (1 - up) + up * up);
-    if (up >= 1 || u >= 1) return unstable();
+      const double extra = std::max(0.0, lam / std::max(s1, 1e-12) - 1) * ec1;
+      // Batch-mates' tokens cost the marginal time per token of a full step.
+      const double per_tok = std::max(0.0, t_full - t_dec) / room;
+      for (size_t j = 0; j < nb; ++j) {
+        const Bucket& k = m.b[j];
+        const double first_alone = own1[j];
+        pc[j] = std::max(0.0, alone[j] - first_alone);  // its further chunks, alone
+        const double chunks = std::ceil(k.p / room);
+        cont_rate += lam * k.w * (chunks - 1);
+        cont_time += lam * k.w * pc[j];
+        t1[j] = first_alone + per_tok * (std::min(room, c1[j] + extra) - c1[j]);
+        own1[j] = t1[j];
+        t1_mean += k.w * t1[j];
+        // Batch-mates' tokens beyond the room spill into full steps of their own.
+        const double spill = std::max(0.0, c1[j] + extra - room);
+        cont_rate += s1 * k.w * spill / room;
+        cont_time += s1 * k.w * spill * tau;
+      }
+    }
+    // Decode-only steps fill the time the prefill-carrying ones leave.
+    const double p_time = s1 * t1_mean + cont_time;
+    s_d = (has_decode && p_time < 1) ? (1 - p_time) / std::max(t_dec, 1e-6) : 0;
+    steps = s_d + s1 + cont_rate;
     double n_new = 0;
-    if (has_decode) {
-      // Iterations per ms: decode-only ones fill the time the prefill lane leaves idle.
-      const double iters = (1 - u) / std::max(t_dec, 1e-6) + lam * e_chunks * (1 - up) +
-                           up / std::max(t_full, 1e-6);
-      n_new = lam * m.eo1 / iters;
-    }
+    if (has_decode) n_new = steps > 0 ? lam * m.eo1 / steps : 0;
     if (n_new > m.n_max) return unstable();
-    if (std::fabs(n_new - n) < 2e-3 * std::max(1.0, n)) {
-      n = n_new;
-      break;
+    double s1_new = 0;
+    if (has_prefill) {
+      // Arrivals during each kind of step; with no decode, arrivals to an idle server.
+      const double cont_len = cont_rate > 0 ? cont_time / cont_rate : 0;
+      s1_new = s_d * (1 - std::exp(-lam * t_dec)) + s1 * (1 - std::exp(-lam * t1_mean)) +
+               cont_rate * (1 - std::exp(-lam * cont_len));
+      if (!has_decode) s1_new += lam * std::max(0.0, 1 - p_time);
+      // No more prompt-starting steps than the time allows (then they pack), and no
+      // more than one per prompt.
+      if (t1_mean > 0) s1_new = std::min(s1_new, (1 - cont_time) / t1_mean);
+      s1_new = std::clamp(s1_new, 1e-12, lam);
+      if (cont_time >= 1) return unstable();
     }
-    n = 0.5 * (n + n_new);
+    const bool done = std::fabs(n_new - n) < 2e-3 * std::max(1.0, n) &&
+                      std::fabs(s1_new - s1) < 2e-3 * std::max(s1, 1e-9);
+    n = it < 2 ? n_new : 0.5 * (n + n_new);
+    s1 = it < 2 ? s1_new : 0.5 * (s1 + s1_new);
+    if (done) break;
   }
-  if (n_hint != nullptr) *n_hint = n;
+  u = has_prefill ? std::min(1.0, s1 * t1_mean + cont_time) : 0;
+  if (n_hint != nullptr) *n_hint = {n, lam > 0 ? s1 / lam : 0};
   out.mean_batch = n;
   if (need.stability_only) return out;
   // Busy unless no sequence decodes (≈ Poisson(n) empty) and no prefill is pending.
   out.utilization = has_decode ? 1 - (1 - u) * std::exp(-n) : u;
   if (rate == 0) out.utilization = 0;
 
-  // TTFT: M/G/1 waiting on the prefill lane, with each request's service a blend of
-  // running alone (light load) and packed into full iterations (heavy load).
-  // Per-bucket scratch on the stack for the usual few buckets.
-  constexpr size_t kStack = 64;
+  // TTFT = wait for the step running at arrival + queueing behind other prompts'
+  // chunks for the token budget (M/G/1 at the budget's load up, each prompt taking
+  // p·τ) + the request's own steps (its chunks, the first shared with the prompts
+  // that arrived with it).
   double own_s[kStack], base_s[kStack];
   std::vector<double> own_h, base_h;
   double* own = own_s;
@@ -351,23 +417,34 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, double* n_h
     own = own_h.data();
     base = base_h.data();
   }
-  double es = 0, es2 = 0;
-  const double room = m.Room(Model::Round(n));
+  double es = 0, es2 = 0, resid_num = 0, busy = 0;
+  if (has_decode) resid_num += s_d * t_dec * t_dec, busy += s_d * t_dec;
   for (size_t j = 0; j < nb; ++j) {
     own[j] = 0;
     if (!has_prefill) continue;
     const Bucket& k = m.b[j];
-    const double alone = m.Alone(j, n);
-    const double serv = alone * (1 - up) + k.p * tau * up;
-    own[j] = alone * (1 - up) + std::ceil(k.p / room) * t_full * up;
+    own[j] = own1[j] + pc[j];
+    // The budget is held for the continuation chunks; the first chunk shares its step.
+    const double serv = c1[j] * tau + pc[j];
     es += k.w * serv;
     es2 += k.w * serv * serv;
+    resid_num += s1 * k.w * t1[j] * t1[j];
+    busy += s1 * k.w * t1[j];
+    const double chunks = std::ceil(k.p / room);
+    if (chunks > 1) {
+      const double per = pc[j] / (chunks - 1);
+      resid_num += lam * k.w * (chunks - 1) * per * per;
+      busy += lam * k.w * (chunks - 1) * per;
+    }
   }
-  const double rho = std::min(u, 0.999999);
+  const double rho = has_prefill ? std::min(std::max(up, lam * es), 0.999999) : 0;
   const double ew = rho > 0 ? lam * es2 / (2 * (1 - rho)) : 0;
   const double theta = std::max(rho > 0 ? ew / rho : 0, 1e-9);
-  // A request that finds the lane idle still waits for the running decode iteration.
-  const double resid = has_decode ? t_dec / 2 : 0;
+  // The step in progress at arrival (time-average residual of the step lengths); at
+  // light load that is a decode step.
+  double resid = busy > 0 ? resid_num / (2 * busy) : 0;
+  if (!has_prefill) resid = 0;
+  if (has_decode && !(busy > 0)) resid = t_dec / 2;
   const double bytes_per_tok = cfg.role == VARIANT_ROLE_P
                                    ? m.sm.arch().KvBytesPerTokenPerGpu(m.sm.tp()) * m.sm.tp()
                                    : 0;
@@ -379,17 +456,18 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, double* n_h
     base[j] = own[j] + kvx;
     mean_own += m.b[j].w * base[j];
   }
+  if (cfg.role == VARIANT_ROLE_D) resid = t_dec / 2;
   auto ttft_surv = [&](double t, double shift_per_token) {
     double s = 0;
     for (size_t j = 0; j < nb; ++j) {
       const double bj = base[j] + shift_per_token * (m.b[j].o - 1);
       const double idle = (t < bj + resid) ? 1.0 : 0.0;
-      const double busy = (t < bj) ? 1.0 : std::exp(-(t - bj) / theta);
-      s += m.b[j].w * ((1 - rho) * idle + rho * busy);
+      const double busy_s = (t < bj + resid) ? 1.0 : std::exp(-(t - bj - resid) / theta);
+      s += m.b[j].w * ((1 - rho) * idle + rho * busy_s);
     }
     return s;
   };
-  out.ttft_mean_ms = mean_own + ew + (1 - rho) * resid;
+  out.ttft_mean_ms = mean_own + ew + resid;
   auto ttft_q = [&](double q) {
     return MixtureQuantile(q, 0, std::max(1.0, 4 * out.ttft_mean_ms),
                            [&](double t) { return ttft_surv(t, 0); });
@@ -399,40 +477,45 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, double* n_h
   for (int i = 0; i < 4; ++i) *qs[i] = need.ttft_q[i] ? ttft_q(qv[i]) : kNaN;
   out.queue_len = lam * ew;
 
-  // ITL: every iteration gives each running sequence one token; iterations are
-  // decode-only (time t_dec at a fluctuating batch) or carry a prefill chunk.
+  // ITL: every step gives each running sequence one token, so the inter-token gaps
+  // are the step lengths weighted by the decodes in each step: decode-only steps (at
+  // a batch that fluctuates around n), prompt-starting steps and continuation chunks.
   if (has_decode && n > 0) {
     struct Atom {
       double t, w;
     };
-    const size_t na = kZ.size() + nb + 1;
-    Atom atoms_s[kZ.size() + kStack + 1];
+    const size_t na = kZ.size() + 2 * nb;
+    Atom atoms_s[kZ.size() + 2 * kStack];
     std::vector<Atom> atoms_h;
     Atom* atoms = atoms_s;
-    if (na > kZ.size() + kStack + 1) {
+    if (na > kZ.size() + 2 * kStack) {
       atoms_h.resize(na);
       atoms = atoms_h.data();
     }
     size_t cnt = 0;
-    const double it_dec = (1 - u) / std::max(t_dec, 1e-6);
-    const double it_alone = has_prefill ? lam * e_chunks * (1 - up) : 0;
-    const double it_full = has_prefill ? up / std::max(t_full, 1e-6) : 0;
-    const double it_total = it_dec + it_alone + it_full;
-    const double sd = std::sqrt(std::max(n, 1.0));
+    // The decoding sequences are the busy servers of an M/G/∞ system: Poisson(n)
+    // at any time, so a decode-only step (at least one sequence) has the zero-
+    // truncated batch. Its gaps number (1 − u)·n/T_dec per ms in all.
+    const double p0 = std::exp(-n);
+    const double nd = n / std::max(1 - p0, 1e-12);
+    const double sd = std::sqrt(std::max(nd * (1 + n - nd), 0.0));
+    double zsum = 0;
+    for (size_t z = 0; z < kZ.size(); ++z)
+      zsum += kZw[z] * std::clamp(nd + kZ[z] * sd, 1.0, std::max(1.0, m.n_max));
+    const double d_gaps = (1 - u) * n / std::max(m.Dec(nd), 1e-6);
     for (size_t z = 0; z < kZ.size(); ++z) {
-      const double nz = std::clamp(n + kZ[z] * sd, 1.0, std::max(1.0, m.n_max));
-      atoms[cnt++] = {m.Dec(nz), kZw[z] * it_dec / it_total};
+      const double nz = std::clamp(nd + kZ[z] * sd, 1.0, std::max(1.0, m.n_max));
+      atoms[cnt++] = {m.Dec(nz), d_gaps * kZw[z] * nz / zsum};
     }
-    if (it_alone > 0)
+    if (has_prefill)
       for (size_t j = 0; j < nb; ++j) {
+        atoms[cnt++] = {t1[j], s1 * m.b[j].w * n};
         const double chunks = std::ceil(m.b[j].p / room);
-        const double per = m.Alone(j, n) / chunks;
-        atoms[cnt++] = {per, it_alone / it_total * m.b[j].w * chunks / std::max(e_chunks, 1e-9)};
+        if (chunks > 1) atoms[cnt++] = {pc[j] / (chunks - 1), lam * m.b[j].w * (chunks - 1) * n};
       }
-    if (it_full > 0) atoms[cnt++] = {t_full, it_full / it_total};
     double mean = 0, wsum = 0;
     for (size_t i = 0; i < cnt; ++i) mean += atoms[i].t * atoms[i].w, wsum += atoms[i].w;
-    out.itl_mean_ms = mean / wsum;
+    out.itl_mean_ms = wsum > 0 ? mean / wsum : t_dec;
     if (need.itl) {
       std::sort(atoms, atoms + cnt, [](const Atom& a, const Atom& b) { return a.t < b.t; });
       double acc = 0;
@@ -515,7 +598,7 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
   // alone, packed into full iterations, is saturated — and halve until the SLOs hold
   // (or double, should the bound be met).
   double a = eps, b = 1;
-  double hint = 0;
+  Hint hint;
   {
     const double tau0 = model.Full(0) / model.Room(0);
     if (cfg.role != VARIANT_ROLE_D && tau0 > 0 && model.ep > 0) {
@@ -556,7 +639,7 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
       gb = margin(pb);
       for (int i = 0; i < 40; ++i) {
         const double h = 0.5 * b;
-        hint = 0;
+        hint = Hint();
         const Prediction ph = PredictOn(model, h, need, &hint);
         if (meets(ph)) {
           a = h;
@@ -570,7 +653,7 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
   }
   // Shrink [a, b] to 0.2 %: regula falsi on the SLO margin g = max(metric/target) − 1
   // (Illinois variant, so both ends move).
-  double n_a = hint;
+  Hint n_a = hint;
   int side = 0;  // which end the last step moved: +1 a, -1 b
   double width2 = kInf, width1 = b - a;  // bracket widths one and two steps ago
   for (int i = 0; i < 60 && (b - a) > 2e-3 * b; ++i) {
@@ -585,7 +668,7 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
       const double w = b - a;
       x = std::clamp(x, a + 0.02 * w, b - 0.02 * w);
     }
-    double h = n_a;
+    Hint h = n_a;
     const Prediction px = PredictOn(model, x, need, &h);
     const double gx = margin(px);
     if (meets(px)) {
