@@ -332,7 +332,7 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
   // Prompt-starting steps per ms (≤ λ: prompts share them).
   double s1 = (n_hint != nullptr && n_hint->share > 0) ? lam * n_hint->share : lam;
   double up = 0, t_full = 0, tau = 0, t_dec = 0, room = 0, u = 0;
-  double s_d = 0, cont_rate = 0, cont_time = 0, t1_mean = 0, steps = 0;
+  double s_d = 0, cont_rate = 0, cont_time = 0, t1_mean = 0, steps = 0, after_p = 0;
   for (int it = 0; it < 60; ++it) {
     const int ni = Model::Round(n);
     t_dec = has_decode ? m.Dec(n) : 0;
@@ -380,8 +380,10 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
     if (has_prefill) {
       // Arrivals during each kind of step; with no decode, arrivals to an idle server.
       const double cont_len = cont_rate > 0 ? cont_time / cont_rate : 0;
-      s1_new = s_d * (1 - std::exp(-lam * t_dec)) + s1 * (1 - std::exp(-lam * t1_mean)) +
+      const double from_p = s1 * (1 - std::exp(-lam * t1_mean));
+      s1_new = s_d * (1 - std::exp(-lam * t_dec)) + from_p +
                cont_rate * (1 - std::exp(-lam * cont_len));
+      after_p = s1_new > 0 ? from_p / s1_new : 0;
       if (!has_decode) s1_new += lam * std::max(0.0, 1 - p_time);
       // No more prompt-starting steps than the time allows (then they pack), and no
       // more than one per prompt.
@@ -509,7 +511,8 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
     }
     if (has_prefill)
       for (size_t j = 0; j < nb; ++j) {
-        atoms[cnt++] = {t1[j], s1 * m.b[j].w * n};
+        // After a prompt-starting step, its prompts decode in the next one.
+        atoms[cnt++] = {t1[j], s1 * m.b[j].w * (n + after_p * lam / std::max(s1, 1e-12))};
         const double chunks = std::ceil(m.b[j].p / room);
         if (chunks > 1) atoms[cnt++] = {pc[j] / (chunks - 1), lam * m.b[j].w * (chunks - 1) * n};
       }
