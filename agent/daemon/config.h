@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "bus/curve_key.h"
 #include "bus/protocol.h"
 
 namespace agent {
@@ -38,7 +39,7 @@ struct Config {
   double rate_limit_per_source = 20000;  // messages per second
   double rate_burst = 50000;             // bucket size
   size_t max_sources = 10000;
-  int hwm = 50000;
+  int hwm = 10000;
   // CURVE (docs/bus.md, "Authentication"): z85 keys (40 characters). Empty
   // server_secret_key = the bus is open (logged as a warning at start).
   std::string curve_server_secret, curve_server_public;
@@ -83,11 +84,7 @@ struct Config {
   std::vector<NodeTarget> node_targets;
 };
 
-// Reads a z85 CURVE key from `value` (40 characters) or, if `value` is a path, from
-// that file: a bare z85 key or a ZeroMQ certificate (`public-key = "..."` /
-// `secret-key = "..."`, as zmq.auth writes them; `which` picks the line). Throws
-// std::runtime_error naming the field on anything else.
-std::string ReadCurveKey(const std::string& value, const char* which, const std::string& field);
+using bus::ReadCurveKey;  // bus/curve_key.h
 
 // Loads the YAML file at path. On failure returns false with *err naming the field.
 // `problem_file:` (relative to the config's directory) or an inline `problem:` give

@@ -18,9 +18,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <zmq.hpp>
 
+#include "bus/curve_key.h"
 #include "bus/protocol.h"
 #include "variant/collector/derive.h"
 #include "variant/collector/exposition.h"
@@ -55,6 +57,11 @@ int main(int argc, char** argv) {
   auto* bus_opt = app.add_option("--bus", bus, "the agent's XSUB endpoint to publish to");
   once_opt->excludes(bus_opt);
   app.add_option("--source", source, "identity on the bus")->capture_default_str();
+  // A CURVE bus (docs/bus.md, "Authentication"): z85 keys or key/certificate files.
+  std::string curve_secret, curve_public, curve_server;
+  app.add_option("--curve-secret-key", curve_secret, "this collector's CURVE secret key (--bus)");
+  app.add_option("--curve-public-key", curve_public, "this collector's CURVE public key (--bus)");
+  app.add_option("--curve-server-key", curve_server, "the agent's CURVE public key (--bus)");
   app.add_option("--interval", interval, "seconds between scrapes (--bus)")->capture_default_str();
   app.add_option("--window", window, "seconds between the two scrapes (--once)")
       ->capture_default_str();
@@ -179,6 +186,22 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(1);
   zmq::socket_t pub(ctx, zmq::socket_type::pub);
   pub.set(zmq::sockopt::linger, 1000);
+  if (!curve_secret.empty() || !curve_public.empty() || !curve_server.empty()) {
+    try {
+      if (curve_secret.empty() || curve_public.empty() || curve_server.empty())
+        throw std::runtime_error(
+            "--curve-secret-key, --curve-public-key and --curve-server-key go together");
+      pub.set(zmq::sockopt::curve_secretkey,
+              bus::ReadCurveKey(curve_secret, "secret-key", "--curve-secret-key"));
+      pub.set(zmq::sockopt::curve_publickey,
+              bus::ReadCurveKey(curve_public, "public-key", "--curve-public-key"));
+      pub.set(zmq::sockopt::curve_serverkey,
+              bus::ReadCurveKey(curve_server, "public-key", "--curve-server-key"));
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 2;
+    }
+  }
   pub.connect(bus);
   VllmSource src(targets, opt);
   uint64_t seq = 0;

@@ -2,7 +2,10 @@
 the agent's ZAP handler and an allowlist of publisher keys. Real sockets on loopback;
 the keys and the peers are Debian's python3-zmq (zmq.curve_keypair, zmq.auth
 certificate files)."""
+import http.server
 import os
+import subprocess
+import threading
 import time
 import unittest
 
@@ -12,6 +15,30 @@ import zmq.auth
 import agent_harness as H
 
 MODEL, OTHER = "llama-3-8b", "mistral-7b"
+COLLECT = os.environ.get("VARIANT_COLLECT", "")
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "collector",
+                       "fixtures", "vllm_v1_t100.txt")
+
+
+def serve_metrics():
+    """A /metrics endpoint serving a recorded vLLM exposition; returns (server, url)."""
+    with open(FIXTURE, "rb") as f:
+        body = f.read()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "http://127.0.0.1:%d/metrics" % srv.server_address[1]
 
 
 def curve(sock, public, secret, server_public):
@@ -133,6 +160,46 @@ class AuthTest(unittest.TestCase):
         self.start(with_keys=False)
         time.sleep(0.2)
         self.assertIn("NO AUTHENTICATION", self.agent.log_text())
+
+
+    @unittest.skipUnless(COLLECT, "VARIANT_COLLECT not set")
+    def test_collector_publishes_with_curve_keys(self):
+        """variant-collect --curve-*: with an allowed key its metrics are accepted; with
+        a key the agent does not know, none are."""
+        cfg = self.start()
+        srv, url = serve_metrics()
+        # The collector's keys as files: its own certificate pair and the agent's key.
+        sec_file = os.path.join(self.dir, "collector.key_secret")
+        with open(sec_file, "w") as f:
+            f.write('curve\n    public-key = "%s"\n    secret-key = "%s"\n'
+                    % (self.known_pub.decode(), self.known_sec.decode()))
+        server_file = os.path.join(self.dir, "server.key")
+        with open(server_file, "w") as f:
+            f.write(self.server_pub.decode() + "\n")
+
+        def run(public, secret, seconds):
+            p = subprocess.Popen(
+                [COLLECT, "--target", url + "=h100-tp1", "--bus", cfg["bus"]["xsub"],
+                 "--source", "curve-collector", "--interval", "0.2",
+                 "--curve-secret-key", secret, "--curve-public-key", public,
+                 "--curve-server-key", server_file],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(seconds)
+            p.terminate()
+            _, err = p.communicate(timeout=10)
+            return err.decode()
+
+        try:
+            err = run(self.unknown_pub.decode(), self.unknown_sec.decode(), 1.5)
+            self.assertEqual(H.metric(cfg, "variant_bus_messages_in_total", topic="metrics"),
+                             0.0, err)
+            self.assertGreater(H.metric(cfg, "variant_bus_auth_total", side="publisher",
+                                        result="refused"), 0.0)
+            err = run(sec_file, sec_file, 2.0)
+            self.assertGreater(H.metric(cfg, "variant_bus_messages_in_total", topic="metrics"),
+                               0.0, err + self.agent.log_text()[-2000:])
+        finally:
+            srv.shutdown()
 
 
 if __name__ == "__main__":
