@@ -331,6 +331,7 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
   if (has_decode) n = (n_hint != nullptr && n_hint->n > 0) ? n_hint->n : std::max(0.0, lam * m.eo1 * 10);
   // Prompt-starting steps per ms (≤ λ: prompts share them).
   double s1 = (n_hint != nullptr && n_hint->share > 0) ? lam * n_hint->share : lam;
+  if (!has_prefill) s1 = 0;  // a decode replica starts no prompts
   double up = 0, t_full = 0, tau = 0, t_dec = 0, room = 0, u = 0;
   double s_d = 0, cont_rate = 0, cont_time = 0, t1_mean = 0, steps = 0, after_p = 0;
   for (int it = 0; it < 60; ++it) {
@@ -392,7 +393,7 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
       if (cont_time >= 1) return unstable();
     }
     const bool done = std::fabs(n_new - n) < 2e-3 * std::max(1.0, n) &&
-                      std::fabs(s1_new - s1) < 2e-3 * std::max(s1, 1e-9);
+                      std::fabs(s1_new - s1) <= 2e-3 * std::max(s1, 1e-9);
     n = it < 2 ? n_new : 0.5 * (n + n_new);
     s1 = it < 2 ? s1_new : 0.5 * (s1 + s1_new);
     if (done) break;
