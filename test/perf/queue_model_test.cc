@@ -55,6 +55,25 @@ TEST_F(QueueModelTest, PercentilesAreNotMeansTimesAFactor) {
   EXPECT_GT(p.ttft_p99_ms, 3 * p.ttft_p50_ms);
 }
 
+// Regression (model-vs-sim, conv mix): short prompts arriving together share one step
+// sized by their own tokens; the model once charged each a full-budget step in
+// proportion to the budget's load, doubling TTFT p50 against the simulator.
+TEST_F(QueueModelTest, PackedShortPromptsDoNotPayForAFullBudgetStep) {
+  Workload w;
+  w.input = {600};
+  w.output = {100};
+  w.weight = {1};
+  const double t_full = cfg_.step->PrefillMs(1, cfg_.max_tokens_per_step);
+  const double tau = t_full / cfg_.max_tokens_per_step;
+  const double rate = 0.6 / (600 * tau) * 1000;  // prompts take ~60 % of the budget
+  const Prediction idle = Predict(cfg_, w, 1e-3);
+  const Prediction busy = Predict(cfg_, w, rate);
+  ASSERT_TRUE(busy.stable);
+  EXPECT_GT(busy.ttft_p50_ms, idle.ttft_p50_ms);
+  EXPECT_LT(busy.ttft_p50_ms, idle.ttft_p50_ms + 0.25 * t_full)
+      << "idle " << idle.ttft_p50_ms << " full step " << t_full;
+}
+
 TEST_F(QueueModelTest, UnstableBeyondCapacity) {
   Prediction p = Predict(cfg_, conv_, 10000);
   EXPECT_FALSE(p.stable);
