@@ -1,4 +1,3 @@
-#include <chrono>
 // Solver properties over random instances: exactness against the MILP and against
 // brute-force enumeration, lower-bound validity, caps, and strict priorities.
 #include <gtest/gtest.h>
@@ -145,9 +144,7 @@ TEST(Solver, CapsNeverExceededAndStrictPriorityUnderShortage) {
     // answer is returned, optimal or time-limited, so no check is dropped.
     in.time_limit_s = 1;
     for (int which = 0; which < 2; ++which) {
-      auto t0_ = std::chrono::steady_clock::now();
       auto r = which == 0 ? SolveFast(in) : SolveMilp(in);
-      std::fprintf(stderr, "TIMING %d %d %.1f %s\n", t, which, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count(), r.ok() ? r->status.c_str() : "err");
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       ASSERT_TRUE(CheckSolution(in, *r).ok()) << CheckSolution(in, *r).ToString();
       // Strict priority: while slice i is short, no capacity that i could use goes to
