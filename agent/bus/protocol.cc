@@ -143,6 +143,10 @@ bool DecodeHeader(const void* data, size_t len, Header* out, DecodeError* err) {
       double ts = 0;
       if (!NumStrict(kv.val, "ts", &ts, err)) return false;
       if (ts < 0) return Fail(err, Reject::kBadValue, "header 'ts' is negative");
+      // Unix seconds past the year 9999 are no clock; they also include 2^64, which
+      // msgpack's pack_double would cast to uint64 (undefined) when re-encoding.
+      if (ts > kMaxTimestamp)
+        return Fail(err, Reject::kBadValue, "header 'ts' is past the year 9999");
       out->timestamp = ts;
     }
   }

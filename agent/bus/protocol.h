@@ -19,6 +19,8 @@ namespace bus {
 // Bumped when a field changes meaning or type; additions of optional fields do not
 // bump it. Receivers reject any other major version.
 inline constexpr int kSchemaVersion = 1;
+// The latest header timestamp accepted: 9999-12-31T23:59:59Z in Unix seconds.
+inline constexpr double kMaxTimestamp = 253402300799.0;
 
 // Topic frames, exactly these bytes.
 inline constexpr std::string_view kTopicMetrics = "metrics";
