@@ -107,7 +107,8 @@ Result<std::vector<TraceRequest>> ParseTrace(const std::string& text, const std:
   std::string line;
   size_t lineno = 0;
   bool azure = false, first_content = true;
-  double t0 = 0, prev = -1;
+  double t0 = 0, prev = 0;
+  bool have_prev = false;
   while (std::getline(in, line)) {
     ++lineno;
     const std::string t = Trim(line);
@@ -149,10 +150,11 @@ Result<std::vector<TraceRequest>> ParseTrace(const std::string& text, const std:
                                         &r.input_tokens));
     VARIANT_RETURN_IF_ERROR(ParseLength(f[2], azure ? "GeneratedTokens" : "output_tokens", at,
                                         opt, &r.output_tokens));
-    if (prev >= 0 && ts < prev)
+    if (have_prev && ts < prev)
       return ParseError(at + "timestamps are not sorted (" + f[0] + " is earlier than the line before)");
     if (out.empty()) t0 = ts;
     prev = ts;
+    have_prev = true;
     r.arrival_s = ts - t0;
     out.push_back(std::move(r));
   }
