@@ -13,7 +13,9 @@
 #include <thread>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 
+#include "bus/curve_key.h"
 #include "variant/actuator/follow.h"
 #include "variant/actuator/k8s.h"
 
@@ -50,6 +52,14 @@ int main(int argc, char** argv) {
       ->needs(follow_opt);
   app.add_option("--max-plans", max_plans, "with --follow: exit after this many plans (0: never)")
       ->needs(follow_opt);
+  // A CURVE bus (docs/bus.md, "Authentication"): z85 keys or key/certificate files.
+  std::string curve_secret, curve_public, curve_server;
+  app.add_option("--curve-secret-key", curve_secret, "this actuator's CURVE secret key (--follow)")
+      ->needs(follow_opt);
+  app.add_option("--curve-public-key", curve_public, "this actuator's CURVE public key (--follow)")
+      ->needs(follow_opt);
+  app.add_option("--curve-server-key", curve_server, "the agent's CURVE public key (--follow)")
+      ->needs(follow_opt);
   app.add_flag("--dry-run", cfg.dry_run, "send ?dryRun=All; change nothing, wait for nothing");
   app.add_option("--server", server,
                  "API server host:port (default: KUBERNETES_SERVICE_HOST/PORT)");
@@ -71,6 +81,20 @@ int main(int argc, char** argv) {
   std::string err;
   Plan plan;
   WorkloadMap workloads;
+  CurveKeys curve;
+  if (!curve_secret.empty() || !curve_public.empty() || !curve_server.empty()) {
+    try {
+      if (curve_secret.empty() || curve_public.empty() || curve_server.empty())
+        throw std::runtime_error(
+            "--curve-secret-key, --curve-public-key and --curve-server-key go together");
+      curve.secret_key = bus::ReadCurveKey(curve_secret, "secret-key", "--curve-secret-key");
+      curve.public_key = bus::ReadCurveKey(curve_public, "public-key", "--curve-public-key");
+      curve.server_key = bus::ReadCurveKey(curve_server, "public-key", "--curve-server-key");
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 2;
+    }
+  }
   if (!plan_path.empty()) {
     std::string doc;
     if (!ReadFile(plan_path, &doc)) {
@@ -121,7 +145,7 @@ int main(int argc, char** argv) {
       std::lock_guard<std::mutex> l(mu);
       all_complete = all_complete && r.complete;
       std::cout << ReportToJson(r) << std::endl;
-    });
+    }, curve);
     f.Start();
     while (!g_stop && (max_plans <= 0 || f.executed() < static_cast<size_t>(max_plans))) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -136,11 +136,12 @@ bool PlanFromDecision(const json& decision, const json& plan, const WorkloadMap&
 }
 
 Follower::Follower(std::string endpoint, WorkloadMap workloads, Actuator* actuator,
-                   ReportFn on_report)
+                   ReportFn on_report, CurveKeys curve)
     : endpoint_(std::move(endpoint)),
       workloads_(std::move(workloads)),
       actuator_(actuator),
-      on_report_(std::move(on_report)) {}
+      on_report_(std::move(on_report)),
+      curve_(std::move(curve)) {}
 
 Follower::~Follower() { Stop(); }
 
@@ -158,6 +159,11 @@ void Follower::Run() {
   zmq::context_t ctx(1);
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
   sub.set(zmq::sockopt::linger, 0);
+  if (curve_.enabled()) {  // before connect: the handshake uses them
+    sub.set(zmq::sockopt::curve_secretkey, curve_.secret_key);
+    sub.set(zmq::sockopt::curve_publickey, curve_.public_key);
+    sub.set(zmq::sockopt::curve_serverkey, curve_.server_key);
+  }
   sub.set(zmq::sockopt::subscribe, std::string(bus::kTopicDecision));
   sub.set(zmq::sockopt::subscribe, std::string(bus::kTopicPlan));
   sub.connect(endpoint_);

@@ -44,11 +44,21 @@ bool PlanFromDecision(const nlohmann::json& decision, const nlohmann::json& plan
                       const WorkloadMap& workloads, Plan* out,
                       std::vector<std::string>* skipped, std::string* err);
 
+// CURVE client keys for a secured bus (docs/bus.md, "Authentication"): raw z85 keys
+// (40 characters each, as bus::ReadCurveKey returns them). All empty: no CURVE.
+struct CurveKeys {
+  std::string secret_key, public_key, server_key;
+  bool enabled() const { return !secret_key.empty(); }
+};
+
 class Follower {
  public:
   using ReportFn = std::function<void(const PlanReport&)>;
-  // `endpoint`: the agent's XPUB address (subscribers connect there).
-  Follower(std::string endpoint, WorkloadMap workloads, Actuator* actuator, ReportFn on_report);
+  // `endpoint`: the agent's XPUB address (subscribers connect there). With `curve`
+  // set, the SUB socket is a CURVE client of the agent (the agent's key in
+  // server_key); an agent that refuses the key delivers nothing.
+  Follower(std::string endpoint, WorkloadMap workloads, Actuator* actuator, ReportFn on_report,
+           CurveKeys curve = {});
   ~Follower();
   void Start();
   void Stop();
@@ -61,6 +71,7 @@ class Follower {
   WorkloadMap workloads_;
   Actuator* actuator_;
   ReportFn on_report_;
+  CurveKeys curve_;
   std::atomic<bool> stop_{false};
   std::atomic<size_t> executed_{0};
   std::thread thread_;
