@@ -131,6 +131,29 @@ TEST(Stability, ZeroTrafficReachesTheMinimumAfterTheWindow) {
   EXPECT_EQ(l.Total(), 0);
 }
 
+// A scale-down goes to the highest demand seen during the window, not to the last
+// sample: bursty demand whose last sample falls in a lull keeps the capacity its
+// bursts in the window needed (as the HPA's stabilization window does).
+TEST(Stability, ScaleDownGoesToTheWindowsPeakNotTheLastSample) {
+  Loop l;
+  ASSERT_TRUE(l.Step(40, 0).ok());
+  // Below the band for the whole window, alternating 30 and 10 rps; the sample that
+  // ends the window is a lull (10).
+  double now = 0;
+  for (int k = 1; k <= 11; ++k) {
+    now = 30.0 * k;
+    ASSERT_TRUE(l.Step(k % 2 ? 10 : 30, now).ok());
+  }
+  // Sized for 30 × 1.1 (headroom) = 33 rps, not 10 × 1.1.
+  EXPECT_GE(l.Capacity(), 33) << l.Alloc();
+  EXPECT_LT(l.Capacity(), 40 * 1.1) << "never scaled down: " << l.Alloc();
+  // The peak is forgotten once the model scales down: a later window whose samples all
+  // stay low goes down to them.
+  for (int k = 12; k <= 24; ++k) ASSERT_TRUE(l.Step(10, 30.0 * k).ok());
+  EXPECT_LT(l.Capacity(), 20) << l.Alloc();
+  EXPECT_GE(l.Capacity(), 11) << l.Alloc();
+}
+
 TEST(Stability, ChangeCapLimitsEachDecisionAndKeepsDirection) {
   Loop l;
   const std::string cap = ", max_changes_per_decision: 2";

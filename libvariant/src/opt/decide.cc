@@ -570,11 +570,33 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
           if (*a >= *b) B.held[j] = Eh[j];
         }
       } else if (!any_missing && wEh < (1 - op.scale_down_band) * wH) {
-        if (!std::isfinite(ms.below_since_s)) ms.below_since_s = now;
+        // The scale-down goes to the highest demand seen while below (as Kubernetes'
+        // HPA stabilization window keeps its highest recommendation), not to the last
+        // sample: a rate window that happens to fall in a lull must not cut capacity
+        // the rest of the window needed.
+        const bool fresh = !std::isfinite(ms.below_since_s);
+        if (fresh) ms.below_since_s = now;
+        ms.below_peak_work = fresh || !prev ? NAN : prev->below_peak_work;
+        if (!(wEh <= ms.below_peak_work)) {
+          ms.below_peak_work = wEh;
+          for (int j : js) {
+            auto& cs = ms.classes[p.demand[j].cls];
+            cs.below_peak = Eh[j].rates;
+            cs.below_peak_buckets = Eh[j].buckets;
+          }
+        }
         if (now - ms.below_since_s >= op.scale_down_window_s) {
           event = "down";
-          ms.below_since_s = NAN;
-          for (int j : js) B.held[j] = Eh[j];
+          ms.below_since_s = ms.below_peak_work = NAN;
+          for (int j : js) {
+            auto& cs = ms.classes[p.demand[j].cls];
+            if (!cs.below_peak_buckets.empty() && cs.below_peak.size() == cs.below_peak_buckets.size()) {
+              B.held[j].buckets = cs.below_peak_buckets;
+              B.held[j].rates = cs.below_peak;
+            } else {
+              B.held[j] = Eh[j];
+            }
+          }
         } else {
           event = "below";
         }
@@ -589,6 +611,14 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
           B.follow[mi] = prev->target;
           B.following[mi] = true;
         }
+      }
+    }
+    if (!std::isfinite(ms.below_since_s)) {
+      ms.below_peak_work = NAN;
+      for (int j : js) {
+        auto& cs = ms.classes[p.demand[j].cls];
+        cs.below_peak.clear();
+        cs.below_peak_buckets.clear();
       }
     }
     for (int j : js) {
@@ -778,6 +808,7 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   for (const auto& [mname, ms] : next.models) {
     json m;
     m["below_since_s"] = std::isfinite(ms.below_since_s) ? json(ms.below_since_s) : json(nullptr);
+    if (std::isfinite(ms.below_peak_work)) m["below_peak_work"] = ms.below_peak_work;
     m["pending"] = ms.pending;
     if (ms.pending) m["target"] = ms.target;
     json cls = json::object();
@@ -792,6 +823,13 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       for (const auto& b : cs.held_buckets)
         hb.push_back({{"input", b.input}, {"output", b.output}, {"weight", b.weight}});
       c["held_buckets"] = hb;
+      if (!cs.below_peak_buckets.empty()) {
+        json pb = json::array();
+        for (const auto& b : cs.below_peak_buckets)
+          pb.push_back({{"input", b.input}, {"output", b.output}, {"weight", b.weight}});
+        c["below_peak"] = cs.below_peak;
+        c["below_peak_buckets"] = pb;
+      }
       c["held_rate_rps"] = Sum(cs.held);
       cls[cn] = c;
     }

@@ -504,6 +504,7 @@ Status ParseState(const N& s, State* st) {
     ModelState m;
     if (!kv.second.IsMap()) return ParseError(w + ": must be a mapping");
     VARIANT_RETURN_IF_ERROR(Opt(kv.second, "below_since_s", w, &m.below_since_s));
+    VARIANT_RETURN_IF_ERROR(Opt(kv.second, "below_peak_work", w, &m.below_peak_work));
     VARIANT_RETURN_IF_ERROR(Opt(kv.second, "pending", w, &m.pending));
     if (const auto t = kv.second["target"]) {
       try {
@@ -532,11 +533,21 @@ Status ParseState(const N& s, State* st) {
               c.held_buckets.push_back(
                   {b["input"].template as<double>(), b["output"].template as<double>(), b["weight"].template as<double>()});
           }
+          if (n["below_peak"]) c.below_peak = n["below_peak"].template as<std::vector<double>>();
+          if (n["below_peak_buckets"]) {
+            for (const auto& b : n["below_peak_buckets"])
+              c.below_peak_buckets.push_back(
+                  {b["input"].template as<double>(), b["output"].template as<double>(), b["weight"].template as<double>()});
+          }
         } catch (const std::exception&) {
-          return ParseError(cw + ": 'held' / 'held_buckets' malformed");
+          return ParseError(cw + ": 'held' / 'held_buckets' / 'below_peak' malformed");
         }
         if (c.held.size() != c.held_buckets.size())
           return ParseError(cw + ": 'held' and 'held_buckets' differ in length");
+        if (c.below_peak.size() != c.below_peak_buckets.size())
+          return ParseError(cw + ": 'below_peak' and 'below_peak_buckets' differ in length");
+        for (double h : c.below_peak)
+          if (!std::isfinite(h) || h < 0) return InvalidArgument(cw + ": 'below_peak' must be >= 0");
         for (double h : c.held)
           if (!std::isfinite(h) || h < 0) return InvalidArgument(cw + ": 'held' must be >= 0");
         if (!std::isfinite(c.trend)) c.trend = 0;

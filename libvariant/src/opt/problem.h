@@ -107,10 +107,16 @@ struct ClassState {
   double last_diff = 0;           // its change from the one before
   std::vector<double> held;       // held per-bucket rates the allocation is sized for
   std::vector<Bucket> held_buckets;
+  // While the model is below the band: this class's demand (with headroom) at the
+  // decision where the model's work was highest since below_since_s; a scale-down
+  // goes to it, not to the last sample (empty when not below).
+  std::vector<double> below_peak;
+  std::vector<Bucket> below_peak_buckets;
 };
 struct ModelState {
   std::map<std::string, ClassState> classes;
   double below_since_s = NAN;  // demand below the band since then; NaN: not below
+  double below_peak_work = NAN;  // highest work of the demand since then (replica units)
   bool pending = false;        // the change cap held back part of the last target
   std::map<std::string, int> target;  // that target (variant -> replicas) while pending
 };
