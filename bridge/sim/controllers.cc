@@ -122,7 +122,9 @@ json SolverController::Demand(const std::vector<std::vector<const ClusterRequest
       if (by_cls[c].empty()) {
         b.push_back({{"input", 1024}, {"output", 128}, {"weight", 1}});
       } else {
-        Workload w = LengthMix(by_cls[c], bucket_ratio_);
+        // Weighted as the gateway will route (nearest representative), so each
+        // slice's planned rate is what its variants receive.
+        Workload w = RoutedLengthMix(by_cls[c], bucket_ratio_);
         for (size_t k = 0; k < w.input.size(); ++k)
           b.push_back({{"input", w.input[k]}, {"output", w.output[k]}, {"weight", w.weight[k]}});
       }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -227,6 +228,54 @@ Workload LengthMix(const std::vector<TraceRequest>& reqs, double ratio) {
     w.input.push_back(a.in / a.n);
     w.output.push_back(a.out / a.n);
     w.weight.push_back(a.n);
+  }
+  return w;
+}
+
+Workload RoutedLengthMix(const std::vector<TraceRequest>& reqs, double ratio) {
+  Workload w = LengthMix(reqs, ratio);
+  if (w.input.size() < 2 || reqs.empty()) return w;
+  std::vector<double> li(reqs.size()), lo(reqs.size());
+  for (size_t k = 0; k < reqs.size(); ++k) {
+    li[k] = std::log(std::max(1, reqs[k].input_tokens));
+    lo[k] = std::log(std::max(1, reqs[k].output_tokens));
+  }
+  std::vector<size_t> of(reqs.size());
+  for (int pass = 0; pass < 4; ++pass) {
+    const size_t nb = w.input.size();
+    std::vector<double> bi(nb), bo(nb), sin(nb, 0), sout(nb, 0), n(nb, 0);
+    for (size_t b = 0; b < nb; ++b) {
+      bi[b] = std::log(w.input[b]);
+      bo[b] = std::log(w.output[b]);
+    }
+    for (size_t k = 0; k < reqs.size(); ++k) {
+      size_t best = 0;
+      double bd = std::numeric_limits<double>::infinity();
+      for (size_t b = 0; b < nb; ++b) {
+        const double d = std::fabs(li[k] - bi[b]) + std::fabs(lo[k] - bo[b]);
+        if (d < bd) {
+          bd = d;
+          best = b;
+        }
+      }
+      of[k] = best;
+      sin[best] += std::max(1, reqs[k].input_tokens);
+      sout[best] += std::max(1, reqs[k].output_tokens);
+      n[best] += 1;
+    }
+    // Representatives that lost every request are dropped; the others move to the mean
+    // of what they would be sent. The last pass keeps the representatives it routed by
+    // and only counts, so weights and representatives agree exactly.
+    Workload next;
+    for (size_t b = 0; b < nb; ++b) {
+      if (n[b] <= 0) continue;
+      const bool last = pass == 3;
+      next.input.push_back(last ? w.input[b] : sin[b] / n[b]);
+      next.output.push_back(last ? w.output[b] : sout[b] / n[b]);
+      next.weight.push_back(n[b]);
+    }
+    w = std::move(next);
+    if (w.input.size() < 2) break;
   }
   return w;
 }

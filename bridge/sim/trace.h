@@ -66,6 +66,17 @@ std::vector<TraceRequest> ScaleTrace(const std::vector<TraceRequest>& in,
 // count. prefix_hit_ratio is left 0.
 Workload LengthMix(const std::vector<TraceRequest>& reqs, double ratio = 2);
 
+// LengthMix, then made consistent with a router that sends each request to the
+// representative nearest in log-length (|ln(in/in_b)| + |ln(out/out_b)|, as the
+// simulated gateway, variant_client_weights and the EPP plugin do): each request is
+// assigned to its nearest representative, each representative becomes the mean of the
+// requests assigned to it (a few Lloyd passes), and the weights are the final
+// assignment's counts. With LengthMix's weights a tail bucket's representative (e.g.
+// 4400 x 98 tokens) is nearer than its own bucket's for many requests of the bucket
+// below, so a variant the solver gave that slice received several times its planned
+// rate (docs/simulator.md).
+Workload RoutedLengthMix(const std::vector<TraceRequest>& reqs, double ratio = 2);
+
 // A documented synthetic mix with the given means, used when only means are known:
 // input and output independent, each lognormal with sigma = 0.6 (coefficient of
 // variation 0.66), cut into 7 equal-probability bins; each bin is represented by the

@@ -152,6 +152,50 @@ TEST(Trace, LengthMixKeepsCountsAndMeans) {
   EXPECT_DOUBLE_EQ(so / n, (10 + 12 + 300 + 1) / 4.0);
 }
 
+// RoutedLengthMix's weights are what a nearest-representative router sends to each
+// representative: on the Azure code trace (bucket ratio 4, as the simulator's demand)
+// every weight equals the share of requests nearest to it, while LengthMix's tail
+// buckets draw several times their weight.
+TEST(Trace, RoutedLengthMixWeightsMatchNearestRouting) {
+  const std::string dir = ResolveDataDir(nullptr) + "/traces/azure-2023/";
+  for (const char* f : {"AzureLLMInferenceTrace_code.csv", "AzureLLMInferenceTrace_conv.csv"}) {
+    auto t = ReadTrace(dir + f);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    auto routed_share = [&](const Workload& w) {
+      std::vector<double> n(w.input.size(), 0);
+      for (const TraceRequest& q : *t) {
+        size_t best = 0;
+        double bd = 1e300;
+        for (size_t b = 0; b < w.input.size(); ++b) {
+          double d = std::fabs(std::log(std::max(1, q.input_tokens) / w.input[b])) +
+                     std::fabs(std::log(std::max(1, q.output_tokens) / w.output[b]));
+          if (d < bd) bd = d, best = b;
+        }
+        n[best] += 1.0 / t->size();
+      }
+      return n;
+    };
+    auto total = [](const Workload& w) {
+      double s = 0;
+      for (double x : w.weight) s += x;
+      return s;
+    };
+    const Workload r = RoutedLengthMix(*t, 4);
+    ASSERT_GE(r.input.size(), 2u);
+    EXPECT_DOUBLE_EQ(total(r), static_cast<double>(t->size()));
+    const std::vector<double> got = routed_share(r);
+    for (size_t b = 0; b < r.input.size(); ++b)
+      EXPECT_NEAR(got[b], r.weight[b] / total(r), 1e-9) << f << " representative " << b;
+    // The plain mix is not consistent with such a router (the reason for the above).
+    const Workload l = LengthMix(*t, 4);
+    const std::vector<double> lgot = routed_share(l);
+    double worst = 0;
+    for (size_t b = 0; b < l.input.size(); ++b)
+      worst = std::max(worst, std::fabs(lgot[b] - l.weight[b] / total(l)));
+    EXPECT_GT(worst, 0.01) << f;
+  }
+}
+
 TEST(Trace, LognormalMixHasTheRequestedMeans) {
   Workload w = LognormalMix(1500, 250);
   ASSERT_EQ(w.input.size(), 49u);
