@@ -245,6 +245,7 @@ json SolutionJson(const Problem& p, const Built& B, const Solution& sol,
                {"variant", p.models[mi].variants[vi].name},
                {"replicas", s.count},
                {"safe", s.safe}};
+    if (!s.safe) st["reason"] = BlockedName(s.blocked);
     if (s.kind == PlanStep::kFlip) {
       const auto [mj, vj] = B.var_ref[s.to_var];
       st["to_variant"] = p.models[mj].variants[vj].name;
