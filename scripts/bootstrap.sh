@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   cppzmq-dev libzmq3-dev libmsgpack-cxx-dev prometheus-cpp-dev
   liblpsolve55-dev libsuitesparse-dev libspdlog-dev libgtest-dev libbenchmark-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libsimdjson-dev
   python3 python3-zmq python3-msgpack python3-yaml
   prometheus
   libcpp-httplib-dev libssl-dev openssl yamllint

@@ -5,6 +5,7 @@
 #include "opt/json_node.h"
 
 #include <cmath>
+#include <memory>
 #include <set>
 #include <unordered_set>
 
@@ -100,15 +101,23 @@ Result<YAML::Node> LoadYaml(std::string_view doc, const std::string& what) {
   return root;
 }
 
-Result<nlohmann::json> LoadJson(std::string_view doc, const std::string& what) {
-  nlohmann::json root;
-  try {
-    root = nlohmann::json::parse(doc.begin(), doc.end());
-  } catch (const nlohmann::json::exception& e) {
-    return ParseError(what + ": not valid JSON: " + e.what());
+// Parses with simdjson (json_node.h says why). Its errors name no position, so a
+// document it refuses is parsed again by nlohmann::json for a message with line and
+// column (only on this error path).
+Result<std::unique_ptr<JsonDoc>> LoadJson(std::string_view doc, const std::string& what) {
+  auto d = std::make_unique<JsonDoc>();
+  if (auto err = d->parser.parse(doc.data(), doc.size()).get(d->root)) {
+    std::string detail = simdjson::error_message(err);
+    try {
+      const auto again = nlohmann::json::parse(doc.begin(), doc.end());
+      (void)again;
+    } catch (const nlohmann::json::exception& e) {
+      detail = e.what();
+    }
+    return ParseError(what + ": not valid JSON: " + detail);
   }
-  if (!root.is_object()) return ParseError(what + ": the document must be a mapping");
-  return root;
+  if (!d->root.is_object()) return ParseError(what + ": the document must be a mapping");
+  return d;
 }
 
 // A document whose first non-blank character is '{' is JSON (a JSON object); the rest
@@ -604,7 +613,7 @@ Result<Problem> ParseProblem(std::string_view doc) {
   if (LooksLikeJson(doc)) {
     auto j = LoadJson(doc, "problem");
     if (!j.ok()) return j.status();
-    return ProblemFrom(JNode(&*j));
+    return ProblemFrom(JNode((*j)->root));
   }
   auto y = LoadYaml(doc, "problem");
   if (!y.ok()) return y.status();
@@ -622,7 +631,7 @@ Result<Current> ParseCurrent(std::string_view doc, const Problem& p) {
   if (LooksLikeJson(doc)) {
     auto j = LoadJson(doc, "current");
     if (!j.ok()) return j.status();
-    return CurrentFrom(JNode(&*j), p);
+    return CurrentFrom(JNode((*j)->root), p);
   }
   auto y = LoadYaml(doc, "current");
   if (!y.ok()) return y.status();
