@@ -23,6 +23,12 @@ int main(int argc, char** argv) {
   // per-thread arenas would keep that memory (measured: 68 -> 49 MB after a flood at
   // 1,000 models x 40 variants). Before any thread exists.
   mallopt(M_ARENA_MAX, 1);
+  // Blocks of 1 MiB and more are always mapped, and unmapped when freed. glibc's
+  // default raises this threshold to the size of the first such block freed, after
+  // which a solve's parse buffers (tens of MB at 1,000 x 40) come from the heap and
+  // their pages stay resident between solves (measured with solves back to back:
+  // VmHWM 77.8 -> 68.9 MB).
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   CLI::App app{"variant-agent: the variant autoscaler's bus agent"};
   std::string config_path, level = "info";
   app.add_option("--config", config_path, "YAML configuration file")->required();
