@@ -209,6 +209,9 @@ Status ParseBuckets(const N& n, const std::string& where, DemandSpec* d) {
     }
     if (ie.size() < 2 || oe.size() < 2)
       return InvalidArgument(w + ": need at least two edges along input and output");
+    // The same bound as a bucket's lengths (found by test/fuzz/fuzz_capi_solve: an edge
+    // of 8.7e23 made a cell of 3e13 tokens, cast to int for a warning: undefined).
+    if (ie.back() > 1e7 || oe.back() > 1e7) return InvalidArgument(w + ": edges must be <= 1e7");
     for (size_t i = 0; i + 1 < ie.size(); ++i)
       if (!(ie[i] >= 1 && ie[i + 1] > ie[i])) return InvalidArgument(w + ": input_edges must increase from >= 1");
     for (size_t i = 0; i + 1 < oe.size(); ++i)
