@@ -29,24 +29,14 @@
 
 #include "bus/protocol.h"
 #include "fake_apiserver.h"
+#include "free_port.h"
 
 namespace {
 
 using json = nlohmann::json;
 using variant::actuator::testing::FakeApiServer;
 using variant::actuator::testing::TestPki;
-
-int FreePort() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
+using variant::collector::testing::FreePort;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream f(path);
