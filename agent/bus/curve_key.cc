@@ -39,4 +39,17 @@ std::string ReadCurveKey(const std::string& value, const char* which, const std:
   throw std::runtime_error(field + ": " + value + " holds no z85 " + which);
 }
 
+CurveClientKeys ReadCurveClientKeys(const std::string& secret, const std::string& pub,
+                                    const std::string& server) {
+  CurveClientKeys k;
+  if (secret.empty() && pub.empty() && server.empty()) return k;
+  if (secret.empty() || pub.empty() || server.empty())
+    throw std::runtime_error(
+        "--curve-secret-key, --curve-public-key and --curve-server-key go together");
+  k.secret_key = ReadCurveKey(secret, "secret-key", "--curve-secret-key");
+  k.public_key = ReadCurveKey(pub, "public-key", "--curve-public-key");
+  k.server_key = ReadCurveKey(server, "public-key", "--curve-server-key");
+  return k;
+}
+
 }  // namespace bus

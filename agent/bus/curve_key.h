@@ -13,6 +13,18 @@ namespace bus {
 // std::runtime_error naming `field` on anything else.
 std::string ReadCurveKey(const std::string& value, const char* which, const std::string& field);
 
+// A bus client's CURVE keys (raw z85, 40 characters each). All empty: no CURVE.
+struct CurveClientKeys {
+  std::string secret_key, public_key, server_key;
+  bool enabled() const { return !secret_key.empty(); }
+};
+
+// The --curve-secret-key / --curve-public-key / --curve-server-key options of a bus
+// client (variant-collect, variant-actuate): none given, no CURVE; all three, each read
+// by ReadCurveKey. Throws std::runtime_error when only some are given or a key is bad.
+CurveClientKeys ReadCurveClientKeys(const std::string& secret, const std::string& pub,
+                                    const std::string& server);
+
 }  // namespace bus
 
 #endif  // VARIANT_AGENT_BUS_CURVE_KEY_H_

@@ -82,18 +82,11 @@ int main(int argc, char** argv) {
   Plan plan;
   WorkloadMap workloads;
   CurveKeys curve;
-  if (!curve_secret.empty() || !curve_public.empty() || !curve_server.empty()) {
-    try {
-      if (curve_secret.empty() || curve_public.empty() || curve_server.empty())
-        throw std::runtime_error(
-            "--curve-secret-key, --curve-public-key and --curve-server-key go together");
-      curve.secret_key = bus::ReadCurveKey(curve_secret, "secret-key", "--curve-secret-key");
-      curve.public_key = bus::ReadCurveKey(curve_public, "public-key", "--curve-public-key");
-      curve.server_key = bus::ReadCurveKey(curve_server, "public-key", "--curve-server-key");
-    } catch (const std::exception& e) {
-      std::cerr << "error: " << e.what() << "\n";
-      return 2;
-    }
+  try {
+    curve = bus::ReadCurveClientKeys(curve_secret, curve_public, curve_server);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
   }
   if (!plan_path.empty()) {
     std::string doc;

@@ -186,21 +186,17 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(1);
   zmq::socket_t pub(ctx, zmq::socket_type::pub);
   pub.set(zmq::sockopt::linger, 1000);
-  if (!curve_secret.empty() || !curve_public.empty() || !curve_server.empty()) {
-    try {
-      if (curve_secret.empty() || curve_public.empty() || curve_server.empty())
-        throw std::runtime_error(
-            "--curve-secret-key, --curve-public-key and --curve-server-key go together");
-      pub.set(zmq::sockopt::curve_secretkey,
-              bus::ReadCurveKey(curve_secret, "secret-key", "--curve-secret-key"));
-      pub.set(zmq::sockopt::curve_publickey,
-              bus::ReadCurveKey(curve_public, "public-key", "--curve-public-key"));
-      pub.set(zmq::sockopt::curve_serverkey,
-              bus::ReadCurveKey(curve_server, "public-key", "--curve-server-key"));
-    } catch (const std::exception& e) {
-      std::cerr << "error: " << e.what() << "\n";
-      return 2;
+  try {
+    const bus::CurveClientKeys curve =
+        bus::ReadCurveClientKeys(curve_secret, curve_public, curve_server);
+    if (curve.enabled()) {  // before connect: the handshake uses them
+      pub.set(zmq::sockopt::curve_secretkey, curve.secret_key);
+      pub.set(zmq::sockopt::curve_publickey, curve.public_key);
+      pub.set(zmq::sockopt::curve_serverkey, curve.server_key);
     }
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
   }
   pub.connect(bus);
   VllmSource src(targets, opt);

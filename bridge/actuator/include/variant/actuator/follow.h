@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "bus/curve_key.h"
 #include "variant/actuator/k8s.h"
 
 namespace variant::actuator {
@@ -44,12 +45,9 @@ bool PlanFromDecision(const nlohmann::json& decision, const nlohmann::json& plan
                       const WorkloadMap& workloads, Plan* out,
                       std::vector<std::string>* skipped, std::string* err);
 
-// CURVE client keys for a secured bus (docs/bus.md, "Authentication"): raw z85 keys
-// (40 characters each, as bus::ReadCurveKey returns them). All empty: no CURVE.
-struct CurveKeys {
-  std::string secret_key, public_key, server_key;
-  bool enabled() const { return !secret_key.empty(); }
-};
+// CURVE client keys for a secured bus (docs/bus.md, "Authentication"); all empty: no
+// CURVE.
+using CurveKeys = bus::CurveClientKeys;
 
 class Follower {
  public:
