@@ -141,6 +141,14 @@ struct Built {
   std::vector<int> starting;                  // per instance variant
 };
 
+// A state's bucket list, as ParseCurrent reads it back.
+json BucketsJson(const std::vector<Bucket>& buckets) {
+  json out = json::array();
+  for (const auto& b : buckets)
+    out.push_back({{"input", b.input}, {"output", b.output}, {"weight", b.weight}});
+  return out;
+}
+
 json SloJson(const ClassSpec& c) {
   json j = json::object();
   for (const auto& t : c.slo) {
@@ -820,16 +828,10 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       c["last_rate"] = std::isfinite(cs.last_rate) ? json(cs.last_rate) : json(nullptr);
       c["last_diff"] = cs.last_diff;
       c["held"] = cs.held;
-      json hb = json::array();
-      for (const auto& b : cs.held_buckets)
-        hb.push_back({{"input", b.input}, {"output", b.output}, {"weight", b.weight}});
-      c["held_buckets"] = hb;
+      c["held_buckets"] = BucketsJson(cs.held_buckets);
       if (!cs.below_peak_buckets.empty()) {
-        json pb = json::array();
-        for (const auto& b : cs.below_peak_buckets)
-          pb.push_back({{"input", b.input}, {"output", b.output}, {"weight", b.weight}});
         c["below_peak"] = cs.below_peak;
-        c["below_peak_buckets"] = pb;
+        c["below_peak_buckets"] = BucketsJson(cs.below_peak_buckets);
       }
       c["held_rate_rps"] = Sum(cs.held);
       cls[cn] = c;

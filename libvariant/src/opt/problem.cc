@@ -540,17 +540,16 @@ Status ParseState(const N& s, State* st) {
         if (!std::isfinite(c.last_diff)) c.last_diff = 0;
         try {
           if (n["held"]) c.held = n["held"].template as<std::vector<double>>();
-          if (n["held_buckets"]) {
-            for (const auto& b : n["held_buckets"])
-              c.held_buckets.push_back(
-                  {b["input"].template as<double>(), b["output"].template as<double>(), b["weight"].template as<double>()});
-          }
+          // A bucket list of the state: {input, output, weight} per entry.
+          auto buckets = [&](const char* key, std::vector<Bucket>* out) {
+            if (!n[key]) return;
+            for (const auto& b : n[key])
+              out->push_back({b["input"].template as<double>(), b["output"].template as<double>(),
+                              b["weight"].template as<double>()});
+          };
+          buckets("held_buckets", &c.held_buckets);
           if (n["below_peak"]) c.below_peak = n["below_peak"].template as<std::vector<double>>();
-          if (n["below_peak_buckets"]) {
-            for (const auto& b : n["below_peak_buckets"])
-              c.below_peak_buckets.push_back(
-                  {b["input"].template as<double>(), b["output"].template as<double>(), b["weight"].template as<double>()});
-          }
+          buckets("below_peak_buckets", &c.below_peak_buckets);
         } catch (const std::exception&) {
           return ParseError(cw + ": 'held' / 'held_buckets' / 'below_peak' malformed");
         }
