@@ -106,7 +106,9 @@ Result<YAML::Node> LoadYaml(std::string_view doc, const std::string& what) {
 // column (only on this error path).
 Result<std::unique_ptr<JsonDoc>> LoadJson(std::string_view doc, const std::string& what) {
   auto d = std::make_unique<JsonDoc>();
-  if (auto err = d->parser.parse(doc.data(), doc.size()).get(d->root)) {
+  // A parser of its own, gone at return: only the document outlives the parse.
+  simdjson::dom::parser parser;
+  if (auto err = parser.parse_into_document(d->doc, doc.data(), doc.size()).get(d->root)) {
     std::string detail = simdjson::error_message(err);
     try {
       const auto again = nlohmann::json::parse(doc.begin(), doc.end());
