@@ -960,26 +960,40 @@ bool Agent::DecidePlugin(Model* m, std::string* err) {
 }
 
 void Agent::SubmitSolve() {
-  // The whole optimizer problem: configured part + live demand + now_s.
-  // Built in one allocation of the final size: appending the live part to a copy of
-  // the configured part (3.5 MB at 1,000 x 40) reallocated it to twice that while the
-  // old buffer was still held, about 7 MB of the agent's peak (docs/bus.md).
-  std::string problem;
-  const std::string& base = cfg_.problem_json;
-  if (base.size() >= 2 && base.back() == '}') {
+  // The whole optimizer problem: configured part + live demand + now_s. The configured
+  // part (3.3 MB at 1,000 x 40) is held once, as the head of problem_buf_: each solve
+  // cuts the buffer back to it and appends the live part, and the solver thread hands
+  // the buffer back with its result. A copy per solve was 3.3 MB more at the agent's
+  // peak, and a copy appended to reallocated it while the old one was held (docs/bus.md).
+  std::string problem = std::move(problem_buf_);
+  problem_buf_.clear();
+  if (problem_head_ == std::string::npos) {  // first solve: take the configured part
+    std::string& base = cfg_.problem_json;
+    if (base.size() >= 2 && base.back() == '}') {
+      base.pop_back();
+      if (base.size() > 1) base += ',';
+      problem_head_ = base.size();
+    } else {
+      problem_head_ = 0;  // no problem configured: handed over as it is (an error)
+    }
+    problem = std::move(base);
+    base = std::string();
+  }
+  if (problem_head_ > 0) {
+    if (problem.size() < problem_head_) {  // the buffer did not come back: a bug
+      spdlog::error("internal: the problem buffer is missing; not solving");
+      return;
+    }
+    problem.resize(problem_head_);
     json options = json::parse(cfg_.problem_options, nullptr, false);
     if (!options.is_object()) options = json::object();
     options["now_s"] = WallNow();
     const std::string accelerators = AcceleratorsJson(), demand = DemandJson(),
                       opts = options.dump();
-    problem.reserve(base.size() + accelerators.size() + demand.size() + opts.size() + 48);
-    problem.append(base, 0, base.size() - 1);
-    if (base.size() > 2) problem += ',';
+    problem.reserve(problem_head_ + accelerators.size() + demand.size() + opts.size() + 48);
     problem.append("\"accelerators\":").append(accelerators);
     problem.append(",\"demand\":").append(demand);
     problem.append(",\"options\":").append(opts).append("}");
-  } else {
-    problem = base;
   }
   // Each variant's fresh latency means, per replica, for the library's online
   // correction (variant_model_observe): capacities then follow what the servers do.
@@ -1035,6 +1049,9 @@ void Agent::SolverLoop() {
     solver_job_obs_.clear();
     solver_has_job_ = false;
     l.unlock();
+    // What the loop thread freed since the last solve (the parsed decision, about
+    // 9 MB of nodes at 1,000 x 40) goes back before this solve's parse maps its own.
+    malloc_trim(0);
     for (const auto& o : obs) {
       int accepted = 0;
       int rc = api_->Observe(o, &accepted);
@@ -1046,7 +1063,7 @@ void Agent::SolverLoop() {
     const double t0 = MonoNow();
     r.rc = api_->Solve(problem, current, cfg_.solver, &r.out, &r.err);
     r.seconds = MonoNow() - t0;
-    problem = std::string();
+    r.problem = std::move(problem);  // back to the loop thread, for the next solve
     current = std::string();
     // Give back what the solve's parsing took before the next one (one malloc arena,
     // main.cc): measured at 1,000 x 40, it is most of the agent's resident memory.
@@ -1072,6 +1089,7 @@ void Agent::OnSolveResult() {
     solver_has_result_ = false;
   }
   solver_busy_ = false;
+  problem_buf_ = std::move(r.problem);
   exporter_->ObserveSolve(r.seconds);
   json parsed;
   if (r.rc == VARIANT_OK) {

@@ -143,6 +143,7 @@ class Agent {
     int rc = 0;
     std::string out, err;
     double seconds = 0;
+    std::string problem;  // the job's problem text, handed back (problem_buf_)
   };
   std::thread solver_;
   std::mutex solver_mu_;
@@ -154,6 +155,11 @@ class Agent {
   SolveResult solver_result_;
   std::string solver_endpoint_;
   std::unique_ptr<zmq::socket_t> solver_rx_;
+  // The problem text of the last solve, whose first problem_head_ bytes are the
+  // configured part (cfg_.problem_json, moved here at the first solve; npos before it).
+  // Loop thread only, except while a solve runs: then the solver thread holds it.
+  std::string problem_buf_;
+  size_t problem_head_ = std::string::npos;
   bool solver_busy_ = false;   // loop thread only
   bool solver_again_ = false;  // loop thread only: re-solve when the running one returns
   double last_solve_error_log_ = -1e9;
