@@ -230,6 +230,44 @@ TEST(Solver, LowerBoundNeverAboveCostOrObjective) {
   EXPECT_GT(positive_transition, 50);  // the case that broke basic.yaml was exercised
 }
 
+// The fast solver's integer cover bound (each model's cheapest integer replica mix
+// inside the Lagrangian) on the benchmark generator's own small clusters, where
+// models need a few replicas so rounding matters: never above the MILP optimum, and
+// above the LP relaxation on most instances (the bound is exercised).
+TEST(Solver, IntegerCoverBoundNeverAboveMilpOptimumOnSyntheticClusters) {
+  std::mt19937_64 rng(7);
+  int finished = 0, above_lp = 0;
+  for (int t = 0; t < 300; ++t) {
+    SynthSpec sp;
+    sp.models = 1 + static_cast<int>(rng() % 3);
+    sp.variants_per_model = 3 + static_cast<int>(rng() % 4);
+    sp.accelerator_types = 2 + static_cast<int>(rng() % 3);
+    sp.buckets = 1 + static_cast<int>(rng() % 3);
+    sp.classes = 1 + static_cast<int>(rng() % 2);
+    sp.scale = 0.1 + 0.6 * U01(rng);
+    sp.tightness = t % 3 == 0 ? 100 : 0.5 + 0.5 * U01(rng);
+    sp.disaggregated = t % 2 == 1;
+    sp.seed = rng();
+    Instance in = Synthesize(sp);
+    for (auto& v : in.vars)
+      if (rng() % 4 == 0) v.max = static_cast<int>(rng() % 3);  // exercise max replicas
+    in.fast_exact_small = false;
+    auto f = SolveFast(in);
+    auto m = SolveMilp(in);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_TRUE(CheckSolution(in, *f).ok()) << CheckSolution(in, *f).ToString();
+    if (!m.ok() || !m->proven_optimal || m->status.find("lexicographic") != std::string::npos)
+      continue;
+    ++finished;
+    EXPECT_LE(f->lower_bound, m->objective * (1 + 1e-6) + 1e-6) << "instance " << t;
+    if (f->lower_bound > m->lp_bound * (1 + 1e-6) + 1e-6) ++above_lp;
+  }
+  EXPECT_GE(finished, 250);
+  EXPECT_GE(above_lp, finished / 2);
+  std::printf("integer cover bound above the LP relaxation on %d of %d finished instances\n",
+              above_lp, finished);
+}
+
 TEST(Solver, SyntheticClusterFastIsFeasibleWithValidBound) {
   SynthSpec sp;
   sp.models = 50;

@@ -6,17 +6,23 @@
 // λ-adjusted prices), (b) "at least one replica or everything unserved", (c) the cost
 // of its minimum replicas; the transition term is bounded by dropping it or by its
 // linear under-estimator w·p·(cur − n). Any λ >= 0 gives a valid bound; λ follows
-// Polyak subgradient steps.
+// Polyak subgradient steps. At the best λ, (d) each model's cheapest integer replica
+// mix under an aggregated cover constraint (IntCover, branch and bound), which sees
+// the rounding of small models that the LP cannot.
 //
 // Primal: a greedy at the λ-adjusted prices: slices in priority order (higher first),
 // each filling spare capacity of existing replicas, then adding replicas on its
 // cheapest path that still fits the caps; then a consolidation pass that removes a
 // replica whenever its load fits into other variants' spare capacity (or into fewer
-// replicas of a cheaper variant). The best primal over the λ sequence is returned.
+// replicas of a cheaper variant). The best primal over the λ sequence is kept, then
+// repacked per model and improved by a local search (Resolve): each model in turn
+// re-mixed at the best λ's prices within the accelerators the others leave, by the
+// same branch and bound with each candidate mix checked by a small assignment LP.
 #include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "opt/solver.h"
@@ -26,12 +32,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr double kEps = 1e-9;
+// Branch-and-bound nodes per model: the integer cover bound (past it, the least bound
+// of the open subtrees) and the local search (past it, the best mix found so far).
+constexpr long kBoundNodes = 1000;
+constexpr long kResolveNodes = 1500;
 
 struct Fast {
   const Instance& in;
   int V, D, A, C;
   std::vector<std::vector<int>> model_dems, model_vars;
   std::vector<int> order;  // demand processing order
+  mutable std::vector<double> scratch_[4];  // Bound's per-variant arrays
 
   explicit Fast(const Instance& i)
       : in(i),
@@ -57,14 +68,22 @@ struct Fast {
   double Bound(const std::vector<double>& lam, const std::vector<double>& mu,
                std::vector<double>* gA, std::vector<double>* gC, bool strong = false) const {
     const double w = in.transition;
-    std::vector<double> pl(V), p1(V), p2(V);
+    // Scratch reused across calls (one Fast per solve; a fresh 4·V allocation per
+    // call was a noticeable share of the time in page faults).
+    auto& pl = scratch_[0];
+    auto& p1 = scratch_[1];
+    auto& p2 = scratch_[2];
+    auto& cont = scratch_[3];
+    pl.resize(V);
+    p1.resize(V);
+    p2.resize(V);
+    cont.assign(V, 0);
     for (int v = 0; v < V; ++v) {
       pl[v] = LPrice(v, lam, mu);
       p1[v] = in.vars[v].fixed ? 0 : pl[v];
       p2[v] = in.vars[v].fixed ? 0 : pl[v] - w * in.Price(v);
     }
     const bool use2 = w > 0 && w < 1;
-    std::vector<double> cont(V, 0);
     double total = 0;
     for (int a = 0; a < A; ++a)
       if (in.accels[a].count >= 0) total -= lam[a] * in.accels[a].count;
@@ -147,7 +166,12 @@ struct Fast {
         lb2 = std::max(lb2, std::min(min2, allU));
         bool mins = false;
         for (int v : model_vars[m]) mins |= in.vars[v].min > 0;
-        if (strong && !mins) lb1 = std::max(lb1, Knapsack(m, p1));
+        if (strong && !mins) {
+          // The older aggregated cover bound only where the search stopped early.
+          bool proven = false;
+          lb1 = std::max(lb1, IntCover(m, p1, &proven));
+          if (!proven) lb1 = std::max(lb1, Knapsack(m, p1));
+        }
       }
       total += fixedc + (use2 ? std::max(lb1, lb2 + const2) : lb1);
     }
@@ -165,6 +189,267 @@ struct Fast {
       for (int c = 0; c < C; ++c) (*gC)[c] -= in.caps[c].total;
     }
     return total;
+  }
+
+  // Integer cover bound for one model at prices p (docs/decision.md, "Fast solver").
+  // Weights: w_i = the slice's cheapest cost per rps at p (or its penalty), split as
+  // π_i + δ_i = w_i over the prefill and decode pools in proportion to their cheapest
+  // costs. Every answer satisfies Σ_v Cov_v + U >= W = Σ r_i w_i, where Cov_v =
+  // Σ_i ω_iv z_iv over the rps z_iv that v serves (ω = w, π or δ by v's role) and
+  // U = Σ w_i u_i over the unserved rps: weight each slice's row (aggregated + y + u = r)
+  // by w_i and use w_i <= π_i + δ_i on the disaggregated share. n replicas of v serve
+  // Σ_i z_iv / c_iv <= n with z_iv <= r_i, so Cov_v <= F_v(n), the fractional knapsack
+  // of those slices by ω_iv·c_iv (concave in n, at most n·β_v, β_v = max_i ω_iv c_iv);
+  // U costs at least U·min_i pen_i / w_i. Prefill replicas carry nothing without a
+  // decode replica (y = 0) and vice versa, so their cover counts only when both pools
+  // are non-empty. The cheapest integer n with Σ F_v(n_v) + U >= W under that rule
+  // (branch and bound, variants in order of p_v / β_v; past kNodes nodes the bound is
+  // the least bound of the unexplored subtrees) is a lower bound on the model's cost,
+  // at least its LP value. Preconditions: no fixed variant and no minimum replicas in
+  // the model. Fills *counts (variant, replicas) of the minimizer when it was proven.
+  struct CoverItem {
+    int v = 0, role = 0, nmax = 0, accel = 0, tp = 1;
+    double price = 0, beta = 0;
+    // (units per replica, replicas to serve all) by units descending, in BuildCover's
+    // flat buffer.
+    const std::pair<double, double>* seg = nullptr;
+    int nseg = 0;
+    double F(int n) const {
+      double left = n, cov = 0;
+      for (int g = 0; g < nseg; ++g) {
+        const auto [eff, time] = seg[g];
+        if (left <= 0) break;
+        const double t = std::min(left, time);
+        cov += t * eff;
+        left -= t;
+      }
+      return cov;
+    }
+  };
+  struct CoverSearch {
+    const std::vector<CoverItem>& items;
+    double W, rho_c, tol;
+    std::vector<double> rest;  // least cost per unit of items k.. and U
+    std::vector<double> min_price, max_beta;  // over items k..
+    std::vector<double> partner_price[3];  // least price of a P (D) item from k on
+    double best, open_min = INFINITY;
+    long nodes = 0, max_nodes;
+    std::vector<int> cur;
+    // Primal use: accelerators left per type (null: unlimited) and a check of each
+    // covering leaf (null: every leaf counts, the bound).
+    const std::vector<double>* resid = nullptr;
+    std::vector<double> used;
+    const std::function<bool(const std::vector<int>&)>* accept = nullptr;
+
+    CoverSearch(const std::vector<CoverItem>& it, double w, double rc, long mx)
+        : items(it), W(w), rho_c(rc), tol(1e-9 * w), max_nodes(mx) {
+      const int K = static_cast<int>(items.size());
+      rest.assign(K + 1, rho_c);
+      min_price.assign(K + 1, INFINITY);
+      max_beta.assign(K + 1, 0);
+      for (auto& pp : partner_price) pp.assign(K + 1, INFINITY);
+      for (int k = K - 1; k >= 0; --k) {
+        rest[k] = std::min(rest[k + 1], items[k].price / items[k].beta);
+        min_price[k] = std::min(min_price[k + 1], items[k].price);
+        max_beta[k] = std::max(max_beta[k + 1], items[k].beta);
+        for (int r = 0; r < 3; ++r)
+          partner_price[r][k] =
+              items[k].role == r ? std::min(partner_price[r][k + 1], items[k].price)
+                                 : partner_price[r][k + 1];
+      }
+      best = std::isfinite(rho_c) ? W * rho_c : INFINITY;
+      cur.assign(K, 0);
+    }
+    // Below the LP value R·rest[k]: q = floor(R / β_e) replicas of the best remaining
+    // item e cover at most q·β_e; either one more of e, or the rest at the next ratio.
+    // Also: j replicas of the remaining items cover at most j·max β and cost at least
+    // j·(least price), U the rest; linear in j, so the least is at j = 0, at
+    // j = c - 1 or at c = ceil(R / max β) (no U).
+    double NodeBound(int k, double R) const {
+      if (R <= tol) return 0;
+      const int K = static_cast<int>(items.size());
+      double by_count = R * rho_c;
+      if (max_beta[k] > 0) {
+        const double c = std::ceil(R / max_beta[k] - 1e-9);
+        by_count = std::min(by_count, c * min_price[k]);
+        if (c >= 1)
+          by_count = std::min(by_count, (c - 1) * min_price[k] +
+                                            std::max(0.0, R - (c - 1) * max_beta[k]) * rho_c);
+      }
+      if (k == K || rest[k] < items[k].price / items[k].beta) return std::max(by_count, R * rest[k]);
+      const CoverItem& e = items[k];
+      const double q = std::floor(R / e.beta + 1e-12);
+      const double left = std::max(0.0, R - q * e.beta);
+      const double dz = left <= 1e-12 * R
+                            ? e.price * q
+                            : std::min(e.price * (q + 1), e.price * q + left * rest[k + 1]);
+      return std::max(by_count, dz);
+    }
+    void Record(double cost) { best = std::min(best, cost); }
+    // cov[r]: cover of the chosen items by role; cnt[r]: their replicas.
+    void Dfs(int k, const double* cov, const int* cnt, double cost) {
+      const bool both = cnt[VARIANT_ROLE_P] > 0 && cnt[VARIANT_ROLE_D] > 0;
+      const double r_true = W - cov[0] - (both ? cov[1] + cov[2] : 0);
+      if (r_true <= tol) {
+        if (cost < best && (!accept || (*accept)(cur))) Record(cost);
+        return;
+      }
+      const double r_opt = W - cov[0] - cov[1] - cov[2];
+      double lbn = cost + NodeBound(k, r_opt);
+      if (r_opt <= tol) {  // only an orphan pool's cover is missing: a partner, or without it
+        const int need = cnt[VARIANT_ROLE_P] > 0 ? VARIANT_ROLE_D : VARIANT_ROLE_P;
+        lbn = cost + std::min(partner_price[need][k], NodeBound(k, r_true));
+      }
+      if (lbn >= best) return;
+      const int K = static_cast<int>(items.size());
+      if (k == K) {
+        if (std::isfinite(rho_c) && !accept) Record(cost + r_true * rho_c);
+        return;
+      }
+      if (++nodes > max_nodes) {
+        open_min = std::min(open_min, lbn);
+        return;
+      }
+      const CoverItem& it = items[k];
+      // Fewest replicas of it that cover the optimistic rest alone (capped by nmax).
+      int hi = it.nmax;
+      if (resid && (*resid)[it.accel] < 1e17)
+        hi = std::min(hi, static_cast<int>(std::floor(((*resid)[it.accel] - used[it.accel]) / it.tp + 1e-9)));
+      hi = std::max(hi, 0);
+      const double want = std::max(r_opt, tol * 2);
+      if (r_opt <= tol) {
+        hi = std::min(hi, 1);
+      } else if (it.F(hi) >= want - tol) {
+        int lo = 0;
+        while (lo < hi) {
+          const int mid = (lo + hi) / 2;
+          if (it.F(mid) >= want - tol) hi = mid; else lo = mid + 1;
+        }
+      }
+      double c2[3];
+      int n2[3];
+      for (int c = hi; c >= 0; --c) {
+        std::copy(cov, cov + 3, c2);
+        std::copy(cnt, cnt + 3, n2);
+        c2[it.role] += it.F(c);
+        n2[it.role] += c;
+        const double nc = cost + c * it.price;
+        if (nc + NodeBound(k + 1, W - c2[0] - c2[1] - c2[2]) >= best) continue;
+        cur[k] = c;
+        if (resid) used[it.accel] += c * it.tp;
+        Dfs(k + 1, c2, n2, nc);
+        if (resid) used[it.accel] -= c * it.tp;
+        cur[k] = 0;
+      }
+    }
+  };
+  // The cover instance of model m at prices p (see IntCover); false if nothing to cover.
+  // The items' segments live in *flat.
+  bool BuildCover(int m, const std::vector<double>& p, std::vector<CoverItem>* out, double* Wp,
+                  double* rho_cp, std::vector<std::pair<double, double>>* flat) const {
+    const auto& ds = model_dems[m];
+    const auto& vs = model_vars[m];
+    const int nd = static_cast<int>(ds.size());
+    std::vector<double> om(nd * 3, 0);  // ω per slice: pd, p, d
+    double W = 0, rho_c = INFINITY;
+    for (int t = 0; t < nd; ++t) {
+      const int i = ds[t];
+      const double r = in.dems[i].rate;
+      if (r <= 0) continue;
+      double bpd = INFINITY, bp = INFINITY, bd = INFINITY;
+      for (const auto& q : in.pd[i]) bpd = std::min(bpd, p[q.var] / q.cap);
+      for (const auto& q : in.p[i]) bp = std::min(bp, p[q.var] / q.cap);
+      for (const auto& q : in.d[i]) bd = std::min(bd, p[q.var] / q.cap);
+      const double pen = in.dems[i].penalty;
+      const double w = std::min({pen, bpd, bp + bd});
+      if (!(w > 0)) continue;
+      om[3 * t] = w;
+      if (std::isfinite(bp + bd) && bp + bd > 0) {
+        om[3 * t + 1] = w * bp / (bp + bd);
+        om[3 * t + 2] = w * bd / (bp + bd);
+      }
+      W += r * w;
+      rho_c = std::min(rho_c, pen / w);
+    }
+    if (W <= 0) return false;
+    // Position of each variant in vs (a model's variants are few; V is large).
+    auto local_of = [&](int v) {
+      return static_cast<int>(std::lower_bound(vs.begin(), vs.end(), v) - vs.begin());
+    };
+    // Two passes: count each variant's segments, then fill one flat buffer.
+    const int nv = static_cast<int>(vs.size());
+    std::vector<int> off(nv + 1, 0), fill;
+    for (int pass = 0; pass < 2; ++pass) {
+      if (pass == 1) {
+        for (int j = 0; j < nv; ++j) off[j + 1] += off[j];
+        fill.assign(off.begin(), off.end() - 1);
+        flat->resize(off[nv]);
+      }
+      for (int t = 0; t < nd; ++t) {
+        const int i = ds[t];
+        const double r = in.dems[i].rate;
+        if (r <= 0) continue;
+        int role = 0;
+        for (const auto* L : {&in.pd[i], &in.p[i], &in.d[i]}) {
+          const double w = om[3 * t + role];
+          ++role;
+          if (w <= 0) continue;
+          for (const auto& q : *L) {
+            const int j = local_of(q.var);
+            if (pass == 0)
+              ++off[j + 1];
+            else
+              (*flat)[fill[j]++] = {w * q.cap, r / q.cap};
+          }
+        }
+      }
+    }
+    std::vector<CoverItem> items;
+    for (int j = 0; j < nv; ++j) {
+      if (off[j + 1] == off[j]) continue;
+      const int v = vs[j];
+      auto* sg = flat->data() + off[j];
+      const int ns = off[j + 1] - off[j];
+      std::sort(sg, sg + ns, [](const auto& a, const auto& b) { return a.first > b.first; });
+      CoverItem it;
+      it.v = v;
+      it.role = in.vars[v].role;
+      it.accel = in.vars[v].accel;
+      it.tp = in.vars[v].tp;
+      it.price = p[v];
+      it.beta = sg[0].first;
+      if (!(it.price > 0) || it.price >= rho_c * it.beta) continue;  // dominated by U
+      double tt = 0;
+      for (int g = 0; g < ns; ++g) tt += sg[g].second;
+      const int mx = in.vars[v].max;
+      it.nmax = static_cast<int>(
+          std::min(mx >= 0 ? static_cast<double>(mx) : 1e9, std::max(1.0, std::ceil(tt - 1e-12))));
+      if (it.nmax <= 0) continue;
+      it.seg = sg;
+      it.nseg = ns;
+      items.push_back(it);
+    }
+    std::sort(items.begin(), items.end(), [](const CoverItem& a, const CoverItem& b) {
+      return a.price * b.beta < b.price * a.beta;
+    });
+    *out = std::move(items);
+    *Wp = W;
+    *rho_cp = rho_c;
+    return true;
+  }
+  double IntCover(int m, const std::vector<double>& p, bool* proven) const {
+    *proven = true;
+    std::vector<CoverItem> items;
+    std::vector<std::pair<double, double>> flat;
+    double W = 0, rho_c = INFINITY;
+    if (!BuildCover(m, p, &items, &W, &rho_c, &flat)) return 0;
+    CoverSearch cs(items, W, rho_c, kBoundNodes);
+    const double cov0[3] = {0, 0, 0};
+    const int cnt0[3] = {0, 0, 0};
+    cs.Dfs(0, cov0, cnt0, 0);
+    const double lb = std::min(cs.best, cs.open_min);
+    *proven = cs.open_min >= cs.best;
+    return std::isfinite(lb) ? lb : 0.0;
   }
 
   // Integer bound for one model at prices p (docs/decision.md, "Fast solver"):
@@ -497,6 +782,15 @@ struct Fast {
   // everything disaggregated on one prefill and one decode variant. Rounding waste of
   // several partially used variants is what this removes. Applied when cheaper and
   // within the caps.
+  // A model Repack and Resolve may re-mix: every slice served, no pinned or minimum
+  // replicas.
+  bool Movable(int m, const Solution& s) const {
+    bool ok = !model_dems[m].empty();
+    for (int v : model_vars[m]) ok &= !in.vars[v].fixed && in.vars[v].min == 0;
+    for (int i : model_dems[m]) ok &= s.unserved[i] == 0;
+    return ok;
+  }
+
   void Repack(Solution* s) const {
     std::vector<double> usedA(A, 0), usedC(C, 0);
     for (int v = 0; v < V; ++v) {
@@ -535,10 +829,7 @@ struct Fast {
     for (int m = 0; m < in.n_models; ++m) {
       const auto& vs = model_vars[m];
       const auto& ds = model_dems[m];
-      bool ok = !ds.empty();
-      for (int v : vs) ok &= !in.vars[v].fixed && in.vars[v].min == 0;
-      for (int i : ds) ok &= s->unserved[i] == 0;
-      if (!ok) continue;
+      if (!Movable(m, *s)) continue;
       const int nv = static_cast<int>(vs.size()), nd = static_cast<int>(ds.size());
       // cap[j][t] and pair index of vs[j] on ds[t] in its role's list.
       std::vector<double> cap(nv * nd, 0);
@@ -671,6 +962,272 @@ struct Fast {
       }
     }
     Evaluate(in, s);
+  }
+
+  // Assigns every slice of model m to the replicas in counts (variant, n > 0): a small
+  // LP over the fractions (aggregated variants, and prefill × decode pairs for the
+  // disaggregated share) maximizing the served share. On success writes the fractions
+  // of m's slices into s and returns true; s is untouched otherwise.
+  bool AssignModel(int m, const std::vector<std::pair<int, int>>& counts, Solution* s) const {
+    const auto& ds = model_dems[m];
+    const int R = static_cast<int>(counts.size());
+    if (R >= 1 && R <= 2) {
+      bool pd_only = true;
+      for (const auto& [v, n] : counts) pd_only &= in.vars[v].role == VARIANT_ROLE_PD;
+      if (pd_only) return AssignTwo(m, counts, s);
+    }
+    struct Col {
+      int t, kind, k1, k2;  // kind 0: pd pair k1; 1: p pair k1 with d pair k2
+      int r1, r2;           // rows (support index) loaded
+      double a1, a2;        // replica units per unit fraction
+    };
+    std::vector<Col> cols;
+    std::vector<int> slice_of;  // dense slice row index -> position in ds
+    for (int t = 0; t < static_cast<int>(ds.size()); ++t) {
+      const int i = ds[t];
+      const double r = in.dems[i].rate;
+      if (r <= 0) continue;
+      const int row = static_cast<int>(slice_of.size());
+      slice_of.push_back(t);
+      auto find = [&](const std::vector<Instance::Pair>& L, int v) {
+        for (size_t k = 0; k < L.size(); ++k)
+          if (L[k].var == v) return static_cast<int>(k);
+        return -1;
+      };
+      for (int a = 0; a < R; ++a) {
+        const int v = counts[a].first;
+        if (in.vars[v].role == VARIANT_ROLE_PD) {
+          const int k = find(in.pd[i], v);
+          if (k >= 0) cols.push_back({row, 0, k, -1, a, -1, r / in.pd[i][k].cap, 0});
+        } else if (in.vars[v].role == VARIANT_ROLE_P) {
+          const int kp = find(in.p[i], v);
+          if (kp < 0) continue;
+          for (int b = 0; b < R; ++b) {
+            const int vd = counts[b].first;
+            if (in.vars[vd].role != VARIANT_ROLE_D) continue;
+            const int kd = find(in.d[i], vd);
+            if (kd >= 0)
+              cols.push_back({row, 1, kp, kd, a, b, r / in.p[i][kp].cap, r / in.d[i][kd].cap});
+          }
+        }
+      }
+    }
+    const int S = static_cast<int>(slice_of.size()), N = static_cast<int>(cols.size());
+    if (S == 0) return true;
+    // Tableau: rows = slices (Σ x <= 1) then variants (load <= n); columns x, slacks, rhs.
+    const int rows = S + R, W = N + rows + 1;
+    std::vector<double> T((rows + 1) * W, 0.0);
+    for (int j = 0; j < N; ++j) {
+      const Col& c = cols[j];
+      T[c.t * W + j] = 1;
+      T[(S + c.r1) * W + j] += c.a1;
+      if (c.r2 >= 0) T[(S + c.r2) * W + j] += c.a2;
+      T[rows * W + j] = -1;
+    }
+    for (int i = 0; i < rows; ++i) {
+      T[i * W + N + i] = 1;
+      T[i * W + W - 1] = i < S ? 1.0 : counts[i - S].second;
+    }
+    std::vector<int> basis(rows);
+    for (int i = 0; i < rows; ++i) basis[i] = N + i;
+    for (int iter = 0; iter < 50 * (rows + N); ++iter) {
+      int e = -1;
+      double lo = -1e-12;
+      for (int j = 0; j < N + rows; ++j)
+        if (T[rows * W + j] < lo) {
+          lo = T[rows * W + j];
+          e = j;
+        }
+      if (e < 0) break;
+      int r = -1;
+      double best = INFINITY;
+      for (int i = 0; i < rows; ++i) {
+        const double a = T[i * W + e];
+        if (a > 1e-12 && T[i * W + W - 1] / a < best) {
+          best = T[i * W + W - 1] / a;
+          r = i;
+        }
+      }
+      if (r < 0) return false;
+      const double pv = T[r * W + e];
+      for (int j = 0; j < W; ++j) T[r * W + j] /= pv;
+      for (int i = 0; i <= rows; ++i) {
+        const double f = T[i * W + e];
+        if (i == r || f == 0) continue;
+        for (int j = 0; j < W; ++j) T[i * W + j] -= f * T[r * W + j];
+      }
+      basis[r] = e;
+    }
+    if (T[rows * W + W - 1] < S - 1e-7) return false;
+    std::vector<double> x(N, 0), sum(S, 0);
+    for (int i = 0; i < rows; ++i)
+      if (basis[i] < N) x[basis[i]] = std::max(0.0, T[i * W + W - 1]);
+    for (int j = 0; j < N; ++j) sum[cols[j].t] += x[j];
+    for (int t = 0; t < S; ++t)
+      if (sum[t] < 1 - 1e-7) return false;
+    for (int t = 0; t < S; ++t) {
+      const int i = ds[slice_of[t]];
+      std::fill(s->x_pd[i].begin(), s->x_pd[i].end(), 0.0);
+      std::fill(s->x_p[i].begin(), s->x_p[i].end(), 0.0);
+      std::fill(s->x_d[i].begin(), s->x_d[i].end(), 0.0);
+    }
+    // Scaled to sum to exactly 1 (a slice's sum is within 1e-7 of it).
+    for (int j = 0; j < N; ++j) {
+      const Col& c = cols[j];
+      const int i = ds[slice_of[c.t]];
+      const double f = x[j] / sum[c.t];
+      if (c.kind == 0) {
+        s->x_pd[i][c.k1] += f;
+      } else {
+        s->x_p[i][c.k1] += f;
+        s->x_d[i][c.k2] += f;
+      }
+    }
+    return true;
+  }
+
+  // AssignModel for one or two aggregated variants, exactly and without the LP: the
+  // first variant's replicas take the slices in order of its capacity relative to the
+  // second's (an exchange argument makes that order optimal), the second the rest.
+  bool AssignTwo(int m, const std::vector<std::pair<int, int>>& counts, Solution* s) const {
+    const auto& ds = model_dems[m];
+    const int v1 = counts[0].first, v2 = counts.size() > 1 ? counts[1].first : -1;
+    const double n1 = counts[0].second, n2 = v2 >= 0 ? counts[1].second : 0;
+    struct Sl {
+      int i, k1, k2;
+      double t1, t2;  // replicas of v1 / v2 to serve the whole slice
+    };
+    std::vector<Sl> sl;
+    for (int i : ds) {
+      const double r = in.dems[i].rate;
+      if (r <= 0) continue;
+      Sl x{i, -1, -1, INFINITY, INFINITY};
+      for (size_t k = 0; k < in.pd[i].size(); ++k) {
+        if (in.pd[i][k].var == v1) {
+          x.k1 = static_cast<int>(k);
+          x.t1 = r / in.pd[i][k].cap;
+        } else if (in.pd[i][k].var == v2) {
+          x.k2 = static_cast<int>(k);
+          x.t2 = r / in.pd[i][k].cap;
+        }
+      }
+      if (x.k1 < 0 && x.k2 < 0) return false;
+      sl.push_back(x);
+    }
+    // By t2 / t1 descending (v1 relatively best first); a slice only v1 serves first.
+    std::sort(sl.begin(), sl.end(), [](const Sl& a, const Sl& b) { return a.t2 * b.t1 > b.t2 * a.t1; });
+    std::vector<double> f(sl.size(), 0);
+    double left = n1, used2 = 0;
+    for (size_t j = 0; j < sl.size(); ++j) {
+      if (sl[j].k1 >= 0) {
+        f[j] = std::min(1.0, left / sl[j].t1);
+        left -= f[j] * sl[j].t1;
+      }
+      if (f[j] < 1) {
+        if (sl[j].k2 < 0) return false;
+        used2 += (1 - f[j]) * sl[j].t2;
+      }
+    }
+    if (used2 > n2 * (1 + 1e-12) + 1e-12) return false;
+    for (size_t j = 0; j < sl.size(); ++j) {
+      const int i = sl[j].i;
+      std::fill(s->x_pd[i].begin(), s->x_pd[i].end(), 0.0);
+      std::fill(s->x_p[i].begin(), s->x_p[i].end(), 0.0);
+      std::fill(s->x_d[i].begin(), s->x_d[i].end(), 0.0);
+      if (sl[j].k1 >= 0 && f[j] > 0) s->x_pd[i][sl[j].k1] = f[j];
+      if (f[j] < 1) s->x_pd[i][sl[j].k2] = 1 - f[j];
+    }
+    return true;
+  }
+
+  // Per-model re-solve of the answer (the local search): each fully served model in
+  // turn gives back its replicas and takes the cheapest mix the cover search finds
+  // within the accelerators left (each covering mix is checked by AssignModel, the
+  // first that assigns everything at a lower cost is kept and the search continues
+  // below its cost). Models with fixed or minimum replicas, or a transition cost, are
+  // left as they are. Returns the number of models changed.
+  int Resolve(Solution* s, long max_nodes, const std::vector<double>& price) const {
+    if (in.transition > 0) return 0;
+    std::vector<double> usedA(A, 0), usedC(C, 0);
+    for (int v = 0; v < V; ++v) {
+      const auto& x = in.vars[v];
+      usedA[x.accel] += x.tp * s->n[v];
+      for (int c = 0; c < C; ++c) usedC[c] += x.tp * in.caps[c].amount[x.accel] * s->n[v];
+    }
+    auto take = [&](int v, int n, double sign) {
+      const auto& x = in.vars[v];
+      usedA[x.accel] += sign * x.tp * n;
+      for (int c = 0; c < C; ++c) usedC[c] += sign * x.tp * in.caps[c].amount[x.accel] * n;
+    };
+    int changed = 0;
+    std::vector<double> resid(A);
+    std::vector<CoverItem> items;
+    std::vector<std::pair<double, double>> flat;
+    for (int m = 0; m < in.n_models; ++m) {
+      const auto& vs = model_vars[m];
+      const auto& ds = model_dems[m];
+      if (!Movable(m, *s)) continue;
+      double cur = 0;
+      for (int v : vs) cur += price[v] * s->n[v];
+      double W = 0, rho_c = INFINITY;
+      if (!BuildCover(m, price, &items, &W, &rho_c, &flat)) continue;
+      for (int v : vs) take(v, s->n[v], -1);
+      for (int a = 0; a < A; ++a)
+        resid[a] = in.accels[a].count < 0 ? 1e18 : in.accels[a].count - usedA[a];
+      CoverSearch cs(items, W, INFINITY, max_nodes);
+      cs.best = cur - 1e-9 * std::max(1.0, cur);
+      cs.resid = &resid;
+      cs.used.assign(A, 0);
+      std::vector<std::pair<int, int>> counts, chosen;
+      // Fractions of the accepted mix, kept per slice of m.
+      std::vector<std::vector<double>> kpd, kp, kd;
+      const std::function<bool(const std::vector<int>&)> accept = [&](const std::vector<int>& n) {
+        counts.clear();
+        for (size_t k = 0; k < n.size(); ++k)
+          if (n[k] > 0) counts.push_back({items[k].v, n[k]});
+        for (int c = 0; c < C; ++c) {
+          double u = usedC[c];
+          for (const auto& [v, k] : counts) u += in.vars[v].tp * in.caps[c].amount[in.vars[v].accel] * k;
+          if (u > in.caps[c].total + kEps) return false;
+        }
+        if (!AssignModel(m, counts, s)) return false;
+        chosen = counts;
+        kpd.clear();
+        kp.clear();
+        kd.clear();
+        for (int i : ds) {
+          kpd.push_back(s->x_pd[i]);
+          kp.push_back(s->x_p[i]);
+          kd.push_back(s->x_d[i]);
+        }
+        return true;
+      };
+      // The current fractions, restored if nothing better is found.
+      std::vector<std::vector<double>> opd, op, od;
+      for (int i : ds) {
+        opd.push_back(s->x_pd[i]);
+        op.push_back(s->x_p[i]);
+        od.push_back(s->x_d[i]);
+      }
+      cs.accept = &accept;
+      const double cov0[3] = {0, 0, 0};
+      const int cnt0[3] = {0, 0, 0};
+      cs.Dfs(0, cov0, cnt0, 0);
+      const bool better = !chosen.empty();
+      for (size_t t = 0; t < ds.size(); ++t) {
+        s->x_pd[ds[t]] = better ? kpd[t] : opd[t];
+        s->x_p[ds[t]] = better ? kp[t] : op[t];
+        s->x_d[ds[t]] = better ? kd[t] : od[t];
+      }
+      if (better) {
+        for (int v : vs) s->n[v] = 0;
+        for (const auto& [v, k] : chosen) s->n[v] = k;
+        ++changed;
+      }
+      for (int v : vs) take(v, s->n[v], +1);
+    }
+    Evaluate(in, s);
+    return changed;
   }
 
   // Serves what is still unserved from spare capacity anywhere (capacity freed by
@@ -847,7 +1404,11 @@ Result<Solution> SolveFast(const Instance& in) {
   capped |= C > 0;
   double theta = 1.0;
   int stall = 0;
-  const int kIters = 40;
+  size_t n_pairs = 0;
+  for (int i = 0; i < f.D; ++i) n_pairs += in.pd[i].size() + in.p[i].size() + in.d[i].size();
+  // The LP-based steps only place λ for the greedy, the local search and the integer
+  // bound below; past ~20 steps the bound moves by < 0.1% on the benchmark.
+  const int kIters = 20;
   const double kBudgetMs = 1000;  // safety net only; kIters decides normally
   for (int it = 0; capped && it < kIters; ++it) {
     if (best.objective - lb <= 1e-4 * std::max(1.0, best.objective)) break;
@@ -879,20 +1440,32 @@ Result<Solution> SolveFast(const Instance& in) {
       theta *= 0.5;
       stall = 0;
     }
-    // Primal at a few λ along the way (each greedy costs ~ a dozen bound iterations),
-    // and a budget so that large clusters stay fast.
+    // Primal at a few λ (on large clusters only the last: there the local search below
+    // decides and each greedy costs about as much as ten steps), and a budget so that
+    // large clusters stay fast.
     const double el = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     const bool last = it == kIters - 1 || el > kBudgetMs;
-    if (it == 5 || it == 15 || it == 25 || last) {
+    if (((it == 5 || it == 12) && n_pairs <= 100000) || last) {
       auto g = f.Greedy(lam, mu);
       if (g.ok() && g->objective < best.objective) best = std::move(g.value());
     }
     if (last) break;
   }
-  // The integer-strengthened bound at the best multipliers (valid for any λ >= 0).
-  lb = std::max(lb, f.Bound(best_lam, best_mu, nullptr, nullptr, true));
   f.Repack(&best);
   f.Refill(&best);
+  {
+    // Local search at the best λ's prices: a model moves to a mix that costs less there
+    // (leaving scarce accelerators to the models that save most on them). Kept only if
+    // the objective at list prices went down.
+    Solution before = best;
+    std::vector<double> pr(f.V);
+    for (int v = 0; v < f.V; ++v) pr[v] = f.LPrice(v, best_lam, best_mu);
+    f.Resolve(&best, kResolveNodes, pr);
+    f.Refill(&best);
+    if (best.objective > before.objective) best = std::move(before);
+  }
+  // The integer cover bound at the best multipliers (valid for any λ >= 0).
+  lb = std::max(lb, f.Bound(best_lam, best_mu, nullptr, nullptr, true));
   // Under shortage the greedy's assignment over its replicas can be far from the best
   // one (which slice gets which scarce capacity). For moderate sizes re-assign by LP
   // over the fixed replicas (lp_solve, every count fixed: a pure LP).
