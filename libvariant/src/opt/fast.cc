@@ -65,8 +65,11 @@ struct Fast {
   }
 
   // Lagrangian bound at (lam, mu); fills usage (accelerators, caps) of the LP minimizer.
+  // With strong, also the integer cover bound (IntCover) per model, each kept in
+  // *model_ic when given (-inf where not computed).
   double Bound(const std::vector<double>& lam, const std::vector<double>& mu,
-               std::vector<double>* gA, std::vector<double>* gC, bool strong = false) const {
+               std::vector<double>* gA, std::vector<double>* gC, bool strong = false,
+               std::vector<double>* model_ic = nullptr) const {
     const double w = in.transition;
     // Scratch reused across calls (one Fast per solve; a fresh 4·V allocation per
     // call was a noticeable share of the time in page faults).
@@ -84,6 +87,7 @@ struct Fast {
       p2[v] = in.vars[v].fixed ? 0 : pl[v] - w * in.Price(v);
     }
     const bool use2 = w > 0 && w < 1;
+    if (model_ic) model_ic->assign(in.n_models, -INFINITY);
     double total = 0;
     for (int a = 0; a < A; ++a)
       if (in.accels[a].count >= 0) total -= lam[a] * in.accels[a].count;
@@ -169,7 +173,9 @@ struct Fast {
         if (strong && !mins) {
           // The older aggregated cover bound only where the search stopped early.
           bool proven = false;
-          lb1 = std::max(lb1, IntCover(m, p1, &proven));
+          const double ic = IntCover(m, p1, &proven);
+          if (model_ic) (*model_ic)[m] = ic;
+          lb1 = std::max(lb1, ic);
           if (!proven) lb1 = std::max(lb1, Knapsack(m, p1));
         }
       }
@@ -1146,7 +1152,13 @@ struct Fast {
   // first that assigns everything at a lower cost is kept and the search continues
   // below its cost). Models with fixed or minimum replicas, or a transition cost, are
   // left as they are. Returns the number of models changed.
-  int Resolve(Solution* s, long max_nodes, const std::vector<double>& price) const {
+  // floor (optional): per model, a lower bound on its cost at these prices (IntCover's);
+  // a model already at it is skipped (a quarter to a third of the benchmark's). The
+  // others go in index order: visiting the largest distances first gave 0.4-1.5
+  // points more gap on the benchmark, the smallest first 0.1-0.4 (first come, first
+  // served on the accelerators the others leave).
+  int Resolve(Solution* s, long max_nodes, const std::vector<double>& price,
+              const std::vector<double>* floor = nullptr) const {
     if (in.transition > 0) return 0;
     std::vector<double> usedA(A, 0), usedC(C, 0);
     for (int v = 0; v < V; ++v) {
@@ -1164,6 +1176,11 @@ struct Fast {
     std::vector<CoverItem> items;
     std::vector<std::pair<double, double>> flat;
     for (int m = 0; m < in.n_models; ++m) {
+      if (floor) {
+        double cur = 0;
+        for (int v : model_vars[m]) cur += price[v] * s->n[v];
+        if (cur <= (*floor)[m] + 1e-9 * std::max(1.0, cur)) continue;
+      }
       const auto& vs = model_vars[m];
       const auto& ds = model_dems[m];
       if (!Movable(m, *s)) continue;
@@ -1451,6 +1468,10 @@ Result<Solution> SolveFast(const Instance& in) {
     }
     if (last) break;
   }
+  // The integer cover bound at the best multipliers (valid for any λ >= 0); its
+  // per-model parts also steer the local search.
+  std::vector<double> model_ic;
+  lb = std::max(lb, f.Bound(best_lam, best_mu, nullptr, nullptr, true, &model_ic));
   f.Repack(&best);
   f.Refill(&best);
   {
@@ -1460,12 +1481,10 @@ Result<Solution> SolveFast(const Instance& in) {
     Solution before = best;
     std::vector<double> pr(f.V);
     for (int v = 0; v < f.V; ++v) pr[v] = f.LPrice(v, best_lam, best_mu);
-    f.Resolve(&best, kResolveNodes, pr);
+    f.Resolve(&best, kResolveNodes, pr, &model_ic);
     f.Refill(&best);
     if (best.objective > before.objective) best = std::move(before);
   }
-  // The integer cover bound at the best multipliers (valid for any λ >= 0).
-  lb = std::max(lb, f.Bound(best_lam, best_mu, nullptr, nullptr, true));
   // Under shortage the greedy's assignment over its replicas can be far from the best
   // one (which slice gets which scarce capacity). For moderate sizes re-assign by LP
   // over the fixed replicas (lp_solve, every count fixed: a pure LP).
