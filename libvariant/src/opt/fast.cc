@@ -125,7 +125,7 @@ struct Fast {
             arg = q.var;
             argp = argd = -1;
           }
-          b2 = std::min(b2, p2[q.var] / q.cap);
+          if (use2) b2 = std::min(b2, p2[q.var] / q.cap);
         }
         if (!in.p[i].empty() && !in.d[i].empty()) {
           double bp1 = INFINITY, bd1 = INFINITY, bp2 = INFINITY, bd2 = INFINITY;
@@ -135,14 +135,14 @@ struct Fast {
               bp1 = p1[q.var] / q.cap;
               ap = q.var;
             }
-            bp2 = std::min(bp2, p2[q.var] / q.cap);
+            if (use2) bp2 = std::min(bp2, p2[q.var] / q.cap);
           }
           for (const auto& q : in.d[i]) {
             if (p1[q.var] / q.cap < bd1) {
               bd1 = p1[q.var] / q.cap;
               ad = q.var;
             }
-            bd2 = std::min(bd2, p2[q.var] / q.cap);
+            if (use2) bd2 = std::min(bd2, p2[q.var] / q.cap);
           }
           if (bp1 + bd1 < b1) {
             b1 = bp1 + bd1;
