@@ -142,6 +142,47 @@ TEST_F(QueueModelTest, DisaggregatedRolesAreJudgedOnTheirOwnMetric) {
   EXPECT_GT(Predict(slow, conv_, 1).ttft_p50_ms, Predict(p, conv_, 1).ttft_p50_ms);
 }
 
+// ITL terms read their own percentile of the gap distribution (p99 is not p95), and
+// a tighter percentile at the same target never allows a higher rate.
+TEST_F(QueueModelTest, ItlPercentilesAreRealAndOrdered) {
+  Prediction p = Predict(cfg_, conv_, 8.0);
+  ASSERT_TRUE(p.stable);
+  EXPECT_LE(p.itl_p50_ms, p.itl_p90_ms);
+  EXPECT_LE(p.itl_p90_ms, p.itl_p95_ms);
+  EXPECT_LE(p.itl_p95_ms, p.itl_p99_ms);
+  // Prompt-starting steps are a few percent of the gaps: p99 is one of them.
+  EXPECT_GT(p.itl_p99_ms, 2 * p.itl_p50_ms);
+  EXPECT_EQ(p.Metric({VARIANT_METRIC_ITL, 99, 1}), p.itl_p99_ms);
+  EXPECT_EQ(p.Metric({VARIANT_METRIC_ITL, 95, 1}), p.itl_p95_ms);
+  EXPECT_EQ(p.Metric({VARIANT_METRIC_ITL, 90, 1}), p.itl_p90_ms);
+  EXPECT_EQ(p.Metric({VARIANT_METRIC_ITL, 50, 1}), p.itl_p50_ms);
+  auto p95 = MaxRate(cfg_, conv_, *ParseSlo("ttft_p95_ms=2000,itl_p95_ms=60"));
+  auto p99 = MaxRate(cfg_, conv_, *ParseSlo("ttft_p95_ms=2000,itl_p99_ms=60"));
+  ASSERT_TRUE(p95.ok() && p99.ok());
+  EXPECT_LT(p99->rate_rps, p95->rate_rps);
+  EXPECT_LE(p99->itl_p99_ms, 60 * 1.0001);
+}
+
+// A length bucket stands for a range of prompt lengths, so the ITL p95, once it lies
+// among the prompt-starting steps, moves with the rate without jumping from one
+// bucket's step time to the next (three buckets a factor 2 apart).
+TEST_F(QueueModelTest, ItlP95MovesSmoothlyWithRate) {
+  double prev = 0;
+  int in_prefill = 0;
+  for (double r = 1.0;; r *= 1.01) {
+    Prediction p = Predict(cfg_, conv_, r);
+    if (!p.stable) break;
+    if (p.itl_p95_ms > 2 * p.itl_p50_ms) {
+      if (prev > 0) {
+        EXPECT_LT(p.itl_p95_ms / prev, 1.10) << "at " << r << " rps";
+      }
+      prev = p.itl_p95_ms;
+      ++in_prefill;
+    }
+  }
+  EXPECT_GT(in_prefill, 10);
+}
+
 TEST(SloParse, AcceptsAndRejects) {
   auto ok = ParseSlo("ttft_p95_ms=500,itl_mean_ms=50,ttlt_p99_ms=20000");
   ASSERT_TRUE(ok.ok());

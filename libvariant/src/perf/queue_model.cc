@@ -21,6 +21,13 @@ constexpr double kKvHeadroom = 0.92;
 constexpr std::array<double, 5> kZ = {-1.4, -0.6, 0.0, 0.6, 1.4};
 constexpr std::array<double, 5> kZw = {0.1, 0.2, 0.4, 0.2, 0.1};
 
+// A length bucket stands for prompts within this log-distance of its representative
+// (a factor of 2 wide: the buckets of LengthMix and of the problem format). The ITL
+// percentiles spread each bucket's prompt-starting steps over that range; with one
+// step time per bucket the percentile would jump from bucket to bucket as the rate
+// moves and stay on one bucket's step time too long.
+constexpr double kBucketHalfWidth = 0.34657359027997264;  // ln(2) / 2
+
 struct Bucket {
   double w;       // normalized weight
   double p;       // prefill tokens after prefix-cache hits
@@ -32,14 +39,43 @@ struct Bucket {
 // One quantile of a finite mixture of shifted random variables:
 // P(X > t) = Σ_k w_k S_k(t), where S_k is non-increasing in t.
 template <typename Surv>
-double MixtureQuantile(double q, double lo, double hi, Surv&& surv) {
+double MixtureQuantile(double q, double lo, double hi, Surv&& surv, double rel_tol = 1e-4) {
   const double tail = 1 - q;
   if (surv(lo) <= tail) return lo;
   for (int i = 0; i < 60 && surv(hi) > tail; ++i) hi *= 2;
   for (int i = 0; i < 50; ++i) {
     const double mid = 0.5 * (lo + hi);
     (surv(mid) > tail ? lo : hi) = mid;
-    if (hi - lo < 1e-4 * hi) break;
+    if (hi - lo < rel_tol * hi) break;
+  }
+  return hi;
+}
+
+// The same quantile by the Illinois variant of regula falsi on P(X > t) − (1 − q):
+// a few evaluations where the survival is smooth (a spread atom), and bracketing
+// where it jumps (a discrete one). Stops when the bracket is rel_tol wide.
+template <typename Surv>
+double MixtureQuantileFast(double q, double lo, double hi, Surv&& surv, double rel_tol) {
+  const double tail = 1 - q;
+  double fa = surv(lo) - tail;
+  if (fa <= 0) return lo;
+  double fb = surv(hi) - tail;
+  for (int i = 0; i < 60 && fb > 0; ++i) lo = hi, fa = fb, hi *= 2, fb = surv(hi) - tail;
+  int side = 0;
+  for (int i = 0; i < 60 && hi - lo >= rel_tol * hi; ++i) {
+    double x = hi - fb * (hi - lo) / (fb - fa);
+    const double guard = 0.01 * (hi - lo);
+    if (!(x > lo + guard && x < hi - guard)) x = 0.5 * (lo + hi);
+    const double fx = surv(x) - tail;
+    if (fx > 0) {
+      lo = x, fa = fx;
+      if (side == -1) fb *= 0.5;
+      side = -1;
+    } else {
+      hi = x, fb = fx;
+      if (side == 1) fa *= 0.5;
+      side = 1;
+    }
   }
   return hi;
 }
@@ -146,7 +182,11 @@ double Prediction::Metric(const SloTerm& t) const {
       if (t.percentile <= 95) return ttft_p95_ms;
       return ttft_p99_ms;
     case VARIANT_METRIC_ITL:
-      return t.percentile == 0 ? itl_mean_ms : itl_p95_ms;
+      if (t.percentile == 0) return itl_mean_ms;
+      if (t.percentile <= 50) return itl_p50_ms;
+      if (t.percentile <= 90) return itl_p90_ms;
+      if (t.percentile <= 95) return itl_p95_ms;
+      return itl_p99_ms;
     case VARIANT_METRIC_TTLT:
       return t.percentile == 0 ? ttlt_mean_ms : ttlt_p95_ms;
     default:
@@ -274,7 +314,8 @@ struct Model {
 // Which outputs a caller needs (MaxRate asks only for its SLO terms' metrics).
 struct Needs {
   bool ttft_q[4] = {true, true, true, true};  // p50, p90, p95, p99
-  bool itl = true;
+  bool itl_q[4] = {true, true, true, true};  // p50, p90, p95, p99
+  double quantile_tol = 1e-3;  // relative width of the ITL quantiles' bracket
   bool ttlt_p95 = true;
   bool stability_only = false;  // stop after the fixed point (only `stable` is valid)
 };
@@ -296,7 +337,8 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
   auto unstable = [&] {
     out.stable = false;
     out.ttft_p50_ms = out.ttft_p90_ms = out.ttft_p95_ms = out.ttft_p99_ms = kInf;
-    out.ttft_mean_ms = out.itl_mean_ms = out.itl_p95_ms = out.ttlt_p95_ms = kInf;
+    out.ttft_mean_ms = out.itl_mean_ms = out.ttlt_p95_ms = kInf;
+    out.itl_p50_ms = out.itl_p90_ms = out.itl_p95_ms = out.itl_p99_ms = kInf;
     out.ttlt_mean_ms = kInf;
     out.utilization = 1;
     out.queue_len = kInf;
@@ -484,8 +526,12 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
   // are the step lengths weighted by the decodes in each step: decode-only steps (at
   // a batch that fluctuates around n), prompt-starting steps and continuation chunks.
   if (has_decode && n > 0) {
+    // An atom of the gap distribution: gaps of length t at rate w per ms. A
+    // prompt-starting atom is spread over [lo, hi] as d + e·r with log r uniform
+    // (its bucket's prompts differ in length, kBucketHalfWidth); the others have
+    // lo = hi = t.
     struct Atom {
-      double t, w;
+      double t, w, lo, hi, d, e, top, inv;  // top = log((hi − d)/e), inv = 1/(top + h)
     };
     const size_t na = kZ.size() + 2 * nb;
     Atom atoms_s[kZ.size() + 2 * kStack];
@@ -508,35 +554,97 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
     const double d_gaps = (1 - u) * n / std::max(m.Dec(nd), 1e-6);
     for (size_t z = 0; z < kZ.size(); ++z) {
       const double nz = std::clamp(nd + kZ[z] * sd, 1.0, std::max(1.0, m.n_max));
-      atoms[cnt++] = {m.Dec(nz), d_gaps * kZw[z] * nz / zsum};
+      const double tz = m.Dec(nz);
+      atoms[cnt++] = {tz, d_gaps * kZw[z] * nz / zsum, tz, tz, 0, 0, 0, 0};
     }
-    if (has_prefill)
+    if (has_prefill) {
+      const double d_part = m.Dec(n);
+      const double lo_f = std::exp(-kBucketHalfWidth), hi_f = std::exp(kBucketHalfWidth);
       for (size_t j = 0; j < nb; ++j) {
-        // After a prompt-starting step, its prompts decode in the next one.
-        atoms[cnt++] = {t1[j], s1 * m.b[j].w * (n + after_p * lam / std::max(s1, 1e-12))};
+        // After a prompt-starting step, its prompts decode in the next one. The
+        // step's prompt part scales with the prompt's first chunk, which the room
+        // caps: a bucket at or above the room spreads downwards only.
+        const double e = std::max(0.0, t1[j] - d_part);
+        const double up = c1[j] >= room ? 1.0 : std::min(hi_f, room / c1[j]);
+        const double top = std::log(up);
+        atoms[cnt++] = {t1[j], s1 * m.b[j].w * (n + after_p * lam / std::max(s1, 1e-12)),
+                        d_part + e * lo_f, d_part + e * up, d_part, e, top,
+                        1 / (top + kBucketHalfWidth)};
         const double chunks = std::ceil(m.b[j].p / room);
-        if (chunks > 1) atoms[cnt++] = {pc[j] / (chunks - 1), lam * m.b[j].w * (chunks - 1) * n};
-      }
-    double mean = 0, wsum = 0;
-    for (size_t i = 0; i < cnt; ++i) mean += atoms[i].t * atoms[i].w, wsum += atoms[i].w;
-    out.itl_mean_ms = wsum > 0 ? mean / wsum : t_dec;
-    if (need.itl) {
-      std::sort(atoms, atoms + cnt, [](const Atom& a, const Atom& b) { return a.t < b.t; });
-      double acc = 0;
-      out.itl_p95_ms = atoms[cnt - 1].t;
-      for (size_t i = 0; i < cnt; ++i) {
-        acc += atoms[i].w / wsum;
-        if (acc >= 0.95) {
-          out.itl_p95_ms = atoms[i].t;
-          break;
+        if (chunks > 1) {
+          const double tc = pc[j] / (chunks - 1);
+          atoms[cnt++] = {tc, lam * m.b[j].w * (chunks - 1) * n, tc, tc, 0, 0, 0, 0};
         }
       }
-    } else {
-      out.itl_p95_ms = kNaN;
     }
+    double mean = 0, wsum = 0, tmax = 0;
+    for (size_t i = 0; i < cnt; ++i) {
+      mean += atoms[i].t * atoms[i].w, wsum += atoms[i].w;
+      tmax = std::max(tmax, atoms[i].hi);
+    }
+    out.itl_mean_ms = wsum > 0 ? mean / wsum : t_dec;
+    // P(gap > x), normalized.
+    auto itl_surv = [&](double x) {
+      double s = 0;
+      for (size_t i = 0; i < cnt; ++i) {
+        const Atom& a = atoms[i];
+        if (x < a.lo) {
+          s += a.w;
+        } else if (x < a.hi) {
+          // log r uniform on [−h, top]
+          s += a.w * (a.top - std::log((x - a.d) / a.e)) * a.inv;
+        }
+      }
+      return s / wsum;
+    };
+    // A quantile, directly for a few atoms (one bucket, as the optimizer asks): the
+    // survival at every atom's ends finds the interval holding it; inside, one spread
+    // atom is inverted in closed form (more than one: regula falsi on the interval).
+    auto itl_quantile = [&](double q) {
+      const double tail = 1 - q;
+      if (cnt > 16) return MixtureQuantileFast(q, 0, std::max(tmax, 1e-3), itl_surv, need.quantile_tol);
+      double pts[34];
+      size_t np = 0;
+      for (size_t i = 0; i < cnt; ++i) {
+        pts[np++] = atoms[i].lo;
+        if (atoms[i].hi > atoms[i].lo) pts[np++] = atoms[i].hi;
+      }
+      std::sort(pts, pts + np);
+      double prev = 0;
+      for (size_t k = 0; k < np; ++k) {
+        const double b = pts[k];
+        if (k > 0 && b == pts[k - 1]) continue;
+        const double sb = itl_surv(b);
+        if (sb > tail) {
+          prev = b;
+          continue;
+        }
+        // Just below b the discrete atoms at b still count.
+        double left = sb;
+        for (size_t i = 0; i < cnt; ++i)
+          if (atoms[i].hi == atoms[i].lo && atoms[i].t == b) left += atoms[i].w / wsum;
+        if (left > tail) return b;
+        // Inside (prev, b): the spread atoms spanning it.
+        size_t act = cnt, nact = 0;
+        for (size_t i = 0; i < cnt; ++i)
+          if (atoms[i].hi > atoms[i].lo && atoms[i].lo <= prev && atoms[i].hi >= b) act = i, ++nact;
+        if (nact != 1)
+          return MixtureQuantileFast(q, prev, b, itl_surv, need.quantile_tol);
+        const Atom& a = atoms[act];
+        const double mid = 0.5 * (prev + b);
+        const double own_mid = a.w * (a.top - std::log((mid - a.d) / a.e)) * a.inv / wsum;
+        const double rest = itl_surv(mid) - own_mid;  // constant on the interval
+        const double x = a.d + a.e * std::exp(a.top - (tail - rest) * wsum / (a.w * a.inv));
+        return std::clamp(x, prev, b);
+      }
+      return tmax;
+    };
+    double* iqs[4] = {&out.itl_p50_ms, &out.itl_p90_ms, &out.itl_p95_ms, &out.itl_p99_ms};
+    for (int i = 0; i < 4; ++i) *iqs[i] = need.itl_q[i] && wsum > 0 ? itl_quantile(qv[i]) : kNaN;
+
     out.throughput_tok_s = rate * (m.eo1 + 1);
   } else {
-    out.itl_mean_ms = out.itl_p95_ms = 0;
+    out.itl_mean_ms = out.itl_p50_ms = out.itl_p90_ms = out.itl_p95_ms = out.itl_p99_ms = 0;
     out.throughput_tok_s = rate;
   }
   // TTLT: TTFT plus (O-1) tokens at the mean ITL.
@@ -562,13 +670,16 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
   // Only the metrics the SLO names are computed while searching; the answer is
   // recomputed in full at the end.
   Needs need;
-  need.itl = false;
+  for (bool& b : need.itl_q) b = false;
+  // The search compares quantiles with targets; the answer is recomputed exactly.
+  need.quantile_tol = 5e-3;
   need.ttlt_p95 = false;
   for (bool& b : need.ttft_q) b = false;
   for (const SloTerm& t : slo) {
     if (t.metric == VARIANT_METRIC_TTFT && t.percentile > 0)
       need.ttft_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
-    if (t.metric == VARIANT_METRIC_ITL && t.percentile > 0) need.itl = true;
+    if (t.metric == VARIANT_METRIC_ITL && t.percentile > 0)
+      need.itl_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
     if (t.metric == VARIANT_METRIC_TTLT && t.percentile > 0) need.ttlt_p95 = true;
   }
   auto meets = [&](const Prediction& p) {
@@ -589,7 +700,9 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
     for (const SloTerm& t : slo)
       if (!(lo.Metric(t) <= t.target_ms)) {
         std::ostringstream os;
-        os << (t.metric == VARIANT_METRIC_TTFT ? "TTFT" : t.metric == VARIANT_METRIC_ITL ? "ITL" : "TTLT")
+        os << (t.metric == VARIANT_METRIC_TTFT  ? "TTFT"
+               : t.metric == VARIANT_METRIC_ITL ? "ITL"
+                                                 : "TTLT")
            << (t.percentile == 0 ? std::string(" mean") : " p" + std::to_string(static_cast<int>(t.percentile)))
            << " is " << lo.Metric(t) << " ms even at zero load, above the target "
            << t.target_ms << " ms";

@@ -51,7 +51,9 @@ struct Prediction {
   double rate_rps = 0;
   double ttft_p50_ms = 0, ttft_p90_ms = 0, ttft_p95_ms = 0, ttft_p99_ms = 0;
   double ttft_mean_ms = 0;
-  double itl_mean_ms = 0, itl_p95_ms = 0, ttlt_p95_ms = 0, ttlt_mean_ms = 0;
+  // Inter-token latency over all token gaps (as vLLM's histogram counts them).
+  double itl_mean_ms = 0, itl_p50_ms = 0, itl_p90_ms = 0, itl_p95_ms = 0, itl_p99_ms = 0;
+  double ttlt_p95_ms = 0, ttlt_mean_ms = 0;
   double throughput_tok_s = 0, utilization = 0, queue_len = 0, mean_batch = 0;
   double kv_capacity_tokens = 0;
   int max_concurrency = 0;
