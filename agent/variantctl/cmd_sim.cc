@@ -55,6 +55,11 @@ json StatsJson(const SimStats& s) {
           {"ttft_p99_ms", Num(s.ttft_p99_ms)},
           {"itl_mean_ms", Num(s.itl_mean_ms)},
           {"itl_p95_ms", Num(s.itl_p95_ms)},
+          {"itl_p99_ms", Num(s.Metric({VARIANT_METRIC_ITL, 99, 0}))},
+          {"tpot_p50_ms", Num(s.Metric({VARIANT_METRIC_TPOT, 50, 0}))},
+          {"tpot_p90_ms", Num(s.Metric({VARIANT_METRIC_TPOT, 90, 0}))},
+          {"tpot_p95_ms", Num(s.Metric({VARIANT_METRIC_TPOT, 95, 0}))},
+          {"tpot_p99_ms", Num(s.Metric({VARIANT_METRIC_TPOT, 99, 0}))},
           {"ttlt_p95_ms", Num(s.ttlt_p95_ms)},
           {"throughput_tok_s", Num(s.throughput_tok_s)},
           {"throughput_rps", Num(s.throughput_rps)},
@@ -75,6 +80,11 @@ json PredJson(const Prediction& p) {
           {"ttft_p99_ms", Num(p.ttft_p99_ms)},
           {"itl_mean_ms", Num(p.itl_mean_ms)},
           {"itl_p95_ms", Num(p.itl_p95_ms)},
+          {"itl_p99_ms", Num(p.itl_p99_ms)},
+          {"tpot_p50_ms", Num(p.tpot_p50_ms)},
+          {"tpot_p90_ms", Num(p.tpot_p90_ms)},
+          {"tpot_p95_ms", Num(p.tpot_p95_ms)},
+          {"tpot_p99_ms", Num(p.tpot_p99_ms)},
           {"ttlt_p95_ms", Num(p.ttlt_p95_ms)},
           {"throughput_tok_s", Num(p.throughput_tok_s)},
           {"utilization", Num(p.utilization)},
@@ -427,7 +437,7 @@ CaseResult RunCase(const VsOpts& o, const MixDef& mix, const std::string& acc,
       const double r = sim->at_max.Metric(t) / t.target_ms;
       if (r > worst) {
         worst = r;
-        which = t.metric == VARIANT_METRIC_TTFT ? "ttft" : t.metric == VARIANT_METRIC_ITL ? "itl" : "ttlt";
+        which = variant::MetricName(t.metric);
       }
     }
     cr.j["sim_binding_term"] = which;

@@ -767,9 +767,10 @@ Result<RunResult> Run::Go(const std::function<void(double)>& progress) {
 bool RequestMeets(const std::vector<SloTerm>& slo, double ttft_ms, double itl_mean_ms,
                   double ttlt_ms) {
   for (const SloTerm& t : slo) {
-    double v = t.metric == VARIANT_METRIC_TTFT  ? ttft_ms
-               : t.metric == VARIANT_METRIC_ITL ? itl_mean_ms
-                                                : ttlt_ms;
+    // A request's ITL and TPOT are both its mean gap (docs/simulator.md).
+    double v = t.metric == VARIANT_METRIC_TTFT ? ttft_ms
+               : t.metric == VARIANT_METRIC_TTLT ? ttlt_ms
+                                                 : itl_mean_ms;
     if (!(v <= t.target_ms)) return false;
   }
   return true;

@@ -134,6 +134,8 @@ double SimStats::Metric(const SloTerm& t) const {
       return t.percentile > 0 ? Percentile(ttft_ms, t.percentile) : ttft_mean_ms;
     case VARIANT_METRIC_ITL:
       return t.percentile > 0 ? itl_ms.Quantile(t.percentile / 100.0) : itl_mean_ms;
+    case VARIANT_METRIC_TPOT:
+      return t.percentile > 0 ? Percentile(tpot_ms, t.percentile) : itl_mean_ms;
     case VARIANT_METRIC_TTLT:
       return t.percentile > 0 ? Percentile(ttlt_ms, t.percentile) : ttlt_mean_ms;
     default:
@@ -194,6 +196,7 @@ Result<SimStats> RunArrivals(const ServerConfig& cfg, const std::vector<SimReque
     if (r.tag != 1) continue;
     s.ttft_ms.push_back(r.ttft_ms());
     s.ttlt_ms.push_back(r.ttlt_ms());
+    s.tpot_ms.push_back(r.itl_mean_ms());
     itl_sum += r.itl_sum_ms;
     itl_n += r.itl_count;
     last_finish = std::max(last_finish, r.finish_s);
@@ -202,6 +205,7 @@ Result<SimStats> RunArrivals(const ServerConfig& cfg, const std::vector<SimReque
   if (s.measured != reqs.size() - warm) return Internal("simulated run lost requests");
   std::sort(s.ttft_ms.begin(), s.ttft_ms.end());
   std::sort(s.ttlt_ms.begin(), s.ttlt_ms.end());
+  std::sort(s.tpot_ms.begin(), s.tpot_ms.end());
   s.ttft_p50_ms = Percentile(s.ttft_ms, 50);
   s.ttft_p90_ms = Percentile(s.ttft_ms, 90);
   s.ttft_p95_ms = Percentile(s.ttft_ms, 95);
@@ -301,8 +305,7 @@ Result<SearchResult> SustainableRate(const ServerConfig& cfg, const LengthSample
     std::string what;
     for (const SloTerm& t : slo) {
       if (!(st_lo.Metric(t) <= t.target_ms))
-        what += " " + std::string(t.metric == VARIANT_METRIC_TTFT ? "ttft"
-                                  : t.metric == VARIANT_METRIC_ITL ? "itl" : "ttlt") +
+        what += " " + std::string(MetricName(t.metric)) +
                 (t.percentile > 0 ? "_p" + std::to_string(static_cast<int>(t.percentile)) : "_mean") +
                 " is " + std::to_string(st_lo.Metric(t)) + " ms > " + std::to_string(t.target_ms) + ";";
     }

@@ -67,6 +67,8 @@ struct SimStats {
   bool stable = true;
   // Per-request values of the measured requests, sorted (for any percentile).
   std::vector<double> ttft_ms, ttlt_ms;
+  // Each measured request's mean token gap (TPOT; 0 for a one-token request), sorted.
+  std::vector<double> tpot_ms;
   LogHistogram itl_ms;  // token gaps from the end of the warm-up on
 
   // The value of one SLO term's metric (percentile 0 = mean).

@@ -352,7 +352,8 @@ Result<std::vector<Baseline>> Baselines(const Setup& s, const LoadedTraces& lt) 
     for (int c : classes) {
       for (const SloTerm& t : sp.classes[c].slo) {
         if (t.metric == VARIANT_METRIC_TTFT) ttft = std::min(ttft, t.target_ms);
-        if (t.metric == VARIANT_METRIC_ITL) itl = std::min(itl, t.target_ms);
+        if (t.metric == VARIANT_METRIC_ITL || t.metric == VARIANT_METRIC_TPOT)
+          itl = std::min(itl, t.target_ms);
       }
     }
     if (std::isfinite(ttft)) b.ttft_ms = ttft;

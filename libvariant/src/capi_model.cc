@@ -130,7 +130,7 @@ VARIANT_EXPORT int variant_model_max_rate(variant_ctx* ctx, const variant_spec* 
     std::vector<variant::SloTerm> terms;
     for (size_t i = 0; i < n_slo; ++i) {
       const variant_slo_term& t = slo[i];
-      if (t.metric < VARIANT_METRIC_TTFT || t.metric > VARIANT_METRIC_TTLT)
+      if (t.metric < VARIANT_METRIC_TTFT || t.metric > VARIANT_METRIC_TPOT)
         return variant::InvalidArgument("SLO term " + std::to_string(i) + ": unknown metric " +
                                         std::to_string(t.metric));
       if (!std::isfinite(t.percentile) || t.percentile < 0 || t.percentile >= 100)

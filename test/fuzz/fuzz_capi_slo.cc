@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (rc == VARIANT_OK) {
     FUZZ_CHECK(n <= 4);
     for (size_t i = 0; i < n; ++i) {
-      FUZZ_CHECK(terms[i].metric >= VARIANT_METRIC_TTFT && terms[i].metric <= VARIANT_METRIC_TTLT);
+      FUZZ_CHECK(terms[i].metric >= VARIANT_METRIC_TTFT && terms[i].metric <= VARIANT_METRIC_TPOT);
       FUZZ_CHECK(terms[i].percentile >= 0 && terms[i].percentile < 100);
       FUZZ_CHECK(std::isfinite(terms[i].target_ms) && terms[i].target_ms > 0);
     }

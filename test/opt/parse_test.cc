@@ -70,7 +70,7 @@ json GoodProblem() {
     "accelerators": [{"name": "h100", "count": 8, "power_kw": 0.7},
                      {"name": "a100", "count": 8, "cost_per_hour": 2.0, "power_kw": 0.4}],
     "caps": [{"resource": "power_kw", "total": 9.5}],
-    "classes": [{"name": "chat", "priority": 2, "slo": {"ttft_p95_ms": 800, "itl_p95_ms": 60}},
+    "classes": [{"name": "chat", "priority": 2, "slo": {"ttft_p95_ms": 800, "itl_p95_ms": 60, "tpot_p90_ms": 40}},
                 {"name": "batch", "slo": "ttlt_p99_ms=60000,itl_mean_ms=80"}],
     "models": [{"name": "llama-3-8b", "variants": [
         {"name": "h", "accelerator": "h100", "capacity_rps": 10, "max_replicas": 6},
@@ -101,6 +101,11 @@ TEST(Parse, JsonAndYamlReadTheSameProblem) {
   EXPECT_TRUE(std::isnan(a->demand[1].rate_rps));
   EXPECT_EQ(a->demand[1].buckets.size(), 4u);
   EXPECT_EQ(a->accelerators[0].resources.at("power_kw"), 0.7);
+  // A tpot key is its own metric (a request's mean gap), not an ITL percentile.
+  bool tpot = false;
+  for (const SloTerm& t : a->classes[0].slo)
+    tpot = tpot || (t.metric == VARIANT_METRIC_TPOT && t.percentile == 90 && t.target_ms == 40);
+  EXPECT_TRUE(tpot);
 }
 
 TEST(Parse, JsonAndYamlGiveTheSameErrorCodes) {

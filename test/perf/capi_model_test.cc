@@ -92,6 +92,18 @@ TEST_F(CapiModelTest, SloThatNoRateMeets) {
   EXPECT_EQ(variant_model_max_rate(ctx_, &spec_, &wl_, slo_, 1, &p_), VARIANT_E_INVALID_ARGUMENT);
 }
 
+TEST_F(CapiModelTest, TpotIsAMetricAndAnUnknownOneIsRefused) {
+  size_t n = 0;
+  ASSERT_EQ(variant_slo_parse(ctx_, "ttft_p95_ms=800,tpot_p99_ms=60", slo_, 4, &n), VARIANT_OK);
+  ASSERT_EQ(n, 2u);
+  EXPECT_EQ(slo_[1].metric, VARIANT_METRIC_TPOT);
+  EXPECT_EQ(variant_model_max_rate(ctx_, &spec_, &wl_, slo_, n, &p_), VARIANT_OK) << Err();
+  EXPECT_GT(p_.rate_rps, 0);
+  slo_[1].metric = VARIANT_METRIC_TPOT + 1;
+  EXPECT_EQ(variant_model_max_rate(ctx_, &spec_, &wl_, slo_, n, &p_), VARIANT_E_INVALID_ARGUMENT);
+  EXPECT_NE(Err().find("unknown metric"), std::string::npos) << Err();
+}
+
 TEST_F(CapiModelTest, OldCallersSmallerStructsAreRespected) {
   // A caller compiled when variant_prediction ended after ttft_p99_ms.
   struct {

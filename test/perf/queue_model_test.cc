@@ -183,6 +183,35 @@ TEST_F(QueueModelTest, ItlP95MovesSmoothlyWithRate) {
   EXPECT_GT(in_prefill, 10);
 }
 
+// TPOT is a request's mean gap: its percentiles are over requests, so they lie well
+// inside the gaps' own spread (averaging over a request's gaps), are ordered, and a
+// tpot term reads them (not the ITL ones).
+TEST_F(QueueModelTest, TpotPercentilesAreOverRequestsAndOrdered) {
+  Prediction p = Predict(cfg_, conv_, 8.0);
+  ASSERT_TRUE(p.stable);
+  EXPECT_LE(p.tpot_p50_ms, p.tpot_p90_ms);
+  EXPECT_LE(p.tpot_p90_ms, p.tpot_p95_ms);
+  EXPECT_LE(p.tpot_p95_ms, p.tpot_p99_ms);
+  EXPECT_GT(p.tpot_p99_ms, p.itl_p50_ms);
+  EXPECT_LT(p.tpot_p99_ms, p.itl_p99_ms);
+  EXPECT_EQ(p.Metric({VARIANT_METRIC_TPOT, 99, 1}), p.tpot_p99_ms);
+  EXPECT_EQ(p.Metric({VARIANT_METRIC_TPOT, 0, 1}), p.itl_mean_ms);
+  auto tpot = ParseSlo("ttft_p95_ms=2000,tpot_p99_ms=40");
+  ASSERT_TRUE(tpot.ok());
+  EXPECT_EQ((*tpot)[1].metric, VARIANT_METRIC_TPOT);
+  auto r = MaxRate(cfg_, conv_, *tpot);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_LE(r->tpot_p99_ms, 40 * 1.0001);
+  // Longer outputs average more gaps: the same mix with 4x the outputs has a narrower
+  // TPOT spread at the same load.
+  Workload longer = conv_;
+  for (double& o : longer.output) o *= 4;
+  Prediction q = Predict(cfg_, longer, 2.0);
+  Prediction q1 = Predict(cfg_, conv_, 8.0);
+  ASSERT_TRUE(q.stable && q1.stable);
+  EXPECT_LT(q.tpot_p99_ms / q.tpot_p50_ms, q1.tpot_p99_ms / q1.tpot_p50_ms);
+}
+
 TEST(SloParse, AcceptsAndRejects) {
   auto ok = ParseSlo("ttft_p95_ms=500,itl_mean_ms=50,ttlt_p99_ms=20000");
   ASSERT_TRUE(ok.ok());

@@ -361,6 +361,33 @@ TEST_F(SimTest, CodeMixItlBoundMaxRateMatchesTheSimulation) {
       << "model " << model->rate_rps << " rps, simulation " << sim->max_rate_rps << " rps";
 }
 
+// TPOT (a request's mean gap, percentile over requests) on the Azure conversation
+// trace's own lengths: the model's max rate under a TPOT p95 term is within 15 % of
+// the simulated sustainable rate, and the simulation reads the term per request.
+TEST_F(SimTest, ConvMixTpotBoundMaxRateMatchesTheSimulation) {
+  auto trace = ReadTrace(ResolveDataDir(nullptr) + "/traces/azure-2023/AzureLLMInferenceTrace_conv.csv");
+  ASSERT_TRUE(trace.ok()) << trace.status().ToString();
+  auto sampler = LengthSampler::FromTrace(*trace);
+  ASSERT_TRUE(sampler.ok());
+  const std::vector<SloTerm> slo = {{VARIANT_METRIC_TTFT, 99, 2000}, {VARIANT_METRIC_TPOT, 95, 30}};
+  SearchOptions o;
+  o.run.num_requests = 6000;
+  auto sim = SustainableRate(Cfg(), *sampler, slo, o);
+  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
+  const SimStats& at = sim->at_max;
+  ASSERT_FALSE(at.tpot_ms.empty());
+  EXPECT_TRUE(std::is_sorted(at.tpot_ms.begin(), at.tpot_ms.end()));
+  EXPECT_LE(at.Metric(slo[1]), 30);
+  // Averaging over a request's gaps: the TPOT p95 is below the gaps' own p95.
+  EXPECT_LT(at.Metric(slo[1]), at.Metric({VARIANT_METRIC_ITL, 95, 30}));
+  ReplicaConfig rc;
+  rc.step = step_;
+  auto model = MaxRate(rc, LengthMix(*trace), slo);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_NEAR(model->rate_rps / sim->max_rate_rps, 1.0, 0.15)
+      << "model " << model->rate_rps << " rps, simulation " << sim->max_rate_rps << " rps";
+}
+
 TEST(LogHistogram, QuantilesWithinABinWidth) {
   LogHistogram h;
   for (int i = 1; i <= 1000; ++i) h.Add(i);

@@ -173,7 +173,9 @@ typedef struct variant_workload {
 typedef enum variant_metric {
   VARIANT_METRIC_TTFT = 0, /* time to first token */
   VARIANT_METRIC_ITL = 1,  /* inter-token latency */
-  VARIANT_METRIC_TTLT = 2  /* time to last token (end-to-end) */
+  VARIANT_METRIC_TTLT = 2, /* time to last token (end-to-end) */
+  VARIANT_METRIC_TPOT = 3  /* time per output token: one request's mean inter-token gap,
+                              percentiles over requests (ITL percentiles are over gaps) */
 } variant_metric;
 
 /* One SLO term: metric at a percentile (0 < percentile < 100), or its mean

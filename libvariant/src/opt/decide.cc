@@ -152,7 +152,7 @@ json BucketsJson(const std::vector<Bucket>& buckets) {
 json SloJson(const ClassSpec& c) {
   json j = json::object();
   for (const auto& t : c.slo) {
-    const char* m = t.metric == VARIANT_METRIC_TTFT ? "ttft" : t.metric == VARIANT_METRIC_ITL ? "itl" : "ttlt";
+    const char* m = MetricName(t.metric);
     std::string k = std::string(m) + "_" +
                     (t.percentile == 0 ? std::string("mean")
                                        : "p" + json(t.percentile).dump()) + "_ms";

@@ -260,6 +260,7 @@ Result<SloTerm> ParseSloKey(const std::string& key, double target_ms) {
   if (metric == "ttft") t.metric = VARIANT_METRIC_TTFT;
   else if (metric == "itl") t.metric = VARIANT_METRIC_ITL;
   else if (metric == "ttlt") t.metric = VARIANT_METRIC_TTLT;
+  else if (metric == "tpot") t.metric = VARIANT_METRIC_TPOT;
   else return InvalidArgument("SLO key '" + key + "': unknown metric '" + metric + "'");
   if (stat == "mean") {
     t.percentile = 0;

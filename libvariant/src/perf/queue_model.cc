@@ -28,6 +28,10 @@ constexpr std::array<double, 5> kZw = {0.1, 0.2, 0.4, 0.2, 0.1};
 // moves and stay on one bucket's step time too long.
 constexpr double kBucketHalfWidth = 0.34657359027997264;  // ln(2) / 2
 
+// TPOT: the count of prompt-carrying gaps among a request's gaps is computed exactly
+// up to this many gaps, and taken as normal beyond.
+constexpr double kTpotExact = 24;
+
 struct Bucket {
   double w;       // normalized weight
   double p;       // prefill tokens after prefix-cache hits
@@ -139,10 +143,10 @@ Result<std::vector<SloTerm>> ParseSlo(const std::string& text) {
       t.metric = VARIANT_METRIC_TTLT;
       rest = name.substr(5);
     } else if (name.rfind("tpot_", 0) == 0) {
-      t.metric = VARIANT_METRIC_ITL;
+      t.metric = VARIANT_METRIC_TPOT;
       rest = name.substr(5);
     } else {
-      return ParseError("SLO term '" + name + "': metric must be ttft, itl or ttlt");
+      return ParseError("SLO term '" + name + "': metric must be ttft, itl, tpot or ttlt");
     }
     if (rest.size() < 4 || rest.substr(rest.size() - 3) != "_ms")
       return ParseError("SLO term '" + name + "' must end in _ms (e.g. ttft_p95_ms)");
@@ -172,6 +176,21 @@ Result<std::vector<SloTerm>> ParseSlo(const std::string& text) {
   return out;
 }
 
+const char* MetricName(int metric) {
+  switch (metric) {
+    case VARIANT_METRIC_TTFT:
+      return "ttft";
+    case VARIANT_METRIC_ITL:
+      return "itl";
+    case VARIANT_METRIC_TPOT:
+      return "tpot";
+    case VARIANT_METRIC_TTLT:
+      return "ttlt";
+    default:
+      return "unknown";
+  }
+}
+
 double Prediction::Metric(const SloTerm& t) const {
   if (!stable) return kInf;
   switch (t.metric) {
@@ -187,6 +206,12 @@ double Prediction::Metric(const SloTerm& t) const {
       if (t.percentile <= 90) return itl_p90_ms;
       if (t.percentile <= 95) return itl_p95_ms;
       return itl_p99_ms;
+    case VARIANT_METRIC_TPOT:
+      if (t.percentile == 0) return itl_mean_ms;
+      if (t.percentile <= 50) return tpot_p50_ms;
+      if (t.percentile <= 90) return tpot_p90_ms;
+      if (t.percentile <= 95) return tpot_p95_ms;
+      return tpot_p99_ms;
     case VARIANT_METRIC_TTLT:
       return t.percentile == 0 ? ttlt_mean_ms : ttlt_p95_ms;
     default:
@@ -315,7 +340,8 @@ struct Model {
 struct Needs {
   bool ttft_q[4] = {true, true, true, true};  // p50, p90, p95, p99
   bool itl_q[4] = {true, true, true, true};  // p50, p90, p95, p99
-  double quantile_tol = 1e-3;  // relative width of the ITL quantiles' bracket
+  bool tpot_q[4] = {true, true, true, true};
+  double quantile_tol = 1e-3;  // relative width of the ITL/TPOT quantiles' bracket
   bool ttlt_p95 = true;
   bool stability_only = false;  // stop after the fixed point (only `stable` is valid)
 };
@@ -339,6 +365,7 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
     out.ttft_p50_ms = out.ttft_p90_ms = out.ttft_p95_ms = out.ttft_p99_ms = kInf;
     out.ttft_mean_ms = out.itl_mean_ms = out.ttlt_p95_ms = kInf;
     out.itl_p50_ms = out.itl_p90_ms = out.itl_p95_ms = out.itl_p99_ms = kInf;
+    out.tpot_p50_ms = out.tpot_p90_ms = out.tpot_p95_ms = out.tpot_p99_ms = kInf;
     out.ttlt_mean_ms = kInf;
     out.utilization = 1;
     out.queue_len = kInf;
@@ -642,9 +669,102 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
     double* iqs[4] = {&out.itl_p50_ms, &out.itl_p90_ms, &out.itl_p95_ms, &out.itl_p99_ms};
     for (int i = 0; i < 4; ++i) *iqs[i] = need.itl_q[i] && wsum > 0 ? itl_quantile(qv[i]) : kNaN;
 
+    // TPOT, a request's mean gap, percentiles over requests (buckets by weight). A
+    // request with k = O − 1 gaps draws them from the distribution above (a sequence's
+    // gaps are the decode-weighted steps): prompt-carrying ones (mean mu_h, variance
+    // v_h) and decode-only ones (mu_b, v_b). Prompt-carrying steps come in runs: a
+    // step of length T is followed by a prompt-starting one with probability
+    // 1 − e^{−λT}, and a request's first gap follows its own prompt step. So the
+    // heavy/light sequence of its gaps is a two-state Markov chain starting after a
+    // heavy step, with P(H→H) = a = 1 − e^{−λ·mu_h} and P(L→H) = b chosen so that the
+    // chain's long-run heavy share is the gaps' f. Given n heavy gaps the sum is taken
+    // as normal (mean n·mu_h + (k − n)·mu_b, variance n·v_h + (k − n)·v_b). The count's
+    // distribution is exact up to kTpotExact gaps; beyond, the count is normal with
+    // the chain's mean and variance.
+    bool any_tpot = false;
+    for (bool q : need.tpot_q) any_tpot = any_tpot || q;
+    if (any_tpot && wsum > 0) {
+      double wb = 0, mb = 0, sb = 0, wh = 0, mh = 0, sh = 0;
+      for (size_t i = 0; i < cnt; ++i) {
+        const Atom& at = atoms[i];
+        const double spread = (at.hi - at.lo) * (at.hi - at.lo) / 12;
+        if (i < kZ.size()) {
+          wb += at.w, mb += at.w * at.t, sb += at.w * (at.t * at.t + spread);
+        } else {
+          wh += at.w, mh += at.w * at.t, sh += at.w * (at.t * at.t + spread);
+        }
+      }
+      const double f = std::clamp(wh / wsum, 0.0, 1.0);
+      mb = wb > 0 ? mb / wb : 0;
+      const double vb = wb > 0 ? std::max(0.0, sb / wb - mb * mb) : 0;
+      mh = wh > 0 ? mh / wh : 0;
+      const double vh = wh > 0 ? std::max(0.0, sh / wh - mh * mh) : 0;
+      const double a = f > 0 ? std::min(1 - (1 - rho) * std::exp(-lam * mh), 0.999) : 0;
+      const double bq = f < 1 ? std::min(1.0, f * (1 - a) / (1 - f)) : 1;
+      struct Term {
+        double w, k, mean, isd;  // weight, gaps, mean and 1/sd of the gap sum
+      };
+      std::vector<Term> terms;
+      double w_none = 0;  // one-token requests: no gap, no TPOT
+      std::vector<double> ph, pl, nh, nl;  // P(count, state) after each gap
+      for (size_t j = 0; j < nb; ++j) {
+        const double k = std::round(m.b[j].o - 1);
+        const double wj = m.b[j].w;
+        if (k < 1) {
+          w_none += wj;
+          continue;
+        }
+        if (k > kTpotExact || f <= 0 || f >= 1) {
+          // Expected heavy count from a heavy start: Σ_i [f + (1 − f)·r^i], r = a − b.
+          const double r = a - bq;
+          const double en = k * f + (1 - f) * (std::fabs(1 - r) > 1e-12 ? r * (1 - std::pow(r, k)) / (1 - r) : k);
+          const double vn = k * f * (1 - f) * (1 + r) / std::max(1 - r, 1e-9);
+          const double mean = en * mh + (k - en) * mb;
+          const double var = vn * (mh - mb) * (mh - mb) + en * vh + (k - en) * vb;
+          terms.push_back({wj, k, mean, var > 0 ? 1 / std::sqrt(var) : kInf});
+          continue;
+        }
+        const size_t kk = static_cast<size_t>(k);
+        ph.assign(kk + 2, 0), pl.assign(kk + 2, 0);
+        ph[0] = 1;  // before the first gap: the request's own prompt step (heavy), 0 counted
+        for (size_t g = 0; g < kk; ++g) {
+          nh.assign(kk + 2, 0), nl.assign(kk + 2, 0);
+          for (size_t c = 0; c <= g; ++c) {
+            const double from_h = ph[c], from_l = pl[c];
+            if (from_h == 0 && from_l == 0) continue;
+            nh[c + 1] += from_h * a + from_l * bq;
+            nl[c] += from_h * (1 - a) + from_l * (1 - bq);
+          }
+          ph.swap(nh), pl.swap(nl);
+        }
+        for (size_t c = 0; c <= kk; ++c) {
+          const double pmf = ph[c] + pl[c];
+          if (pmf < 1e-7) continue;
+          const double n = static_cast<double>(c);
+          const double v = n * vh + (k - n) * vb;
+          terms.push_back({wj * pmf, k, n * mh + (k - n) * mb, v > 0 ? 1 / std::sqrt(v) : kInf});
+        }
+      }
+      double wt = w_none;
+      for (const Term& t : terms) wt += t.w;
+      auto tpot_surv = [&](double x) {
+        double s = 0;
+        for (const Term& t : terms) {
+          const double z = (x * t.k - t.mean) * t.isd;
+          s += t.w * (std::isinf(t.isd) ? (z < 0 ? 1.0 : 0.0) : 0.5 * std::erfc(z * M_SQRT1_2));
+        }
+        return s / wt;
+      };
+      double* tqs[4] = {&out.tpot_p50_ms, &out.tpot_p90_ms, &out.tpot_p95_ms, &out.tpot_p99_ms};
+      for (int i = 0; i < 4; ++i)
+        *tqs[i] = need.tpot_q[i] ? MixtureQuantileFast(qv[i], 0, std::max(tmax, 1e-3), tpot_surv, need.quantile_tol) : kNaN;
+    } else {
+      out.tpot_p50_ms = out.tpot_p90_ms = out.tpot_p95_ms = out.tpot_p99_ms = kNaN;
+    }
     out.throughput_tok_s = rate * (m.eo1 + 1);
   } else {
     out.itl_mean_ms = out.itl_p50_ms = out.itl_p90_ms = out.itl_p95_ms = out.itl_p99_ms = 0;
+    out.tpot_p50_ms = out.tpot_p90_ms = out.tpot_p95_ms = out.tpot_p99_ms = 0;
     out.throughput_tok_s = rate;
   }
   // TTLT: TTFT plus (O-1) tokens at the mean ITL.
@@ -671,6 +791,7 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
   // recomputed in full at the end.
   Needs need;
   for (bool& b : need.itl_q) b = false;
+  for (bool& b : need.tpot_q) b = false;
   // The search compares quantiles with targets; the answer is recomputed exactly.
   need.quantile_tol = 5e-3;
   need.ttlt_p95 = false;
@@ -680,6 +801,8 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
       need.ttft_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
     if (t.metric == VARIANT_METRIC_ITL && t.percentile > 0)
       need.itl_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
+    if (t.metric == VARIANT_METRIC_TPOT && t.percentile > 0)
+      need.tpot_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
     if (t.metric == VARIANT_METRIC_TTLT && t.percentile > 0) need.ttlt_p95 = true;
   }
   auto meets = [&](const Prediction& p) {
@@ -702,6 +825,7 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
         std::ostringstream os;
         os << (t.metric == VARIANT_METRIC_TTFT  ? "TTFT"
                : t.metric == VARIANT_METRIC_ITL ? "ITL"
+               : t.metric == VARIANT_METRIC_TPOT ? "TPOT"
                                                  : "TTLT")
            << (t.percentile == 0 ? std::string(" mean") : " p" + std::to_string(static_cast<int>(t.percentile)))
            << " is " << lo.Metric(t) << " ms even at zero load, above the target "

@@ -53,6 +53,9 @@ struct Prediction {
   double ttft_mean_ms = 0;
   // Inter-token latency over all token gaps (as vLLM's histogram counts them).
   double itl_mean_ms = 0, itl_p50_ms = 0, itl_p90_ms = 0, itl_p95_ms = 0, itl_p99_ms = 0;
+  // Time per output token: one request's mean gap; percentiles over requests (its
+  // mean is the ITL mean).
+  double tpot_p50_ms = 0, tpot_p90_ms = 0, tpot_p95_ms = 0, tpot_p99_ms = 0;
   double ttlt_p95_ms = 0, ttlt_mean_ms = 0;
   double throughput_tok_s = 0, utilization = 0, queue_len = 0, mean_batch = 0;
   double kv_capacity_tokens = 0;
@@ -61,6 +64,9 @@ struct Prediction {
   // Value of one SLO term's metric in this prediction.
   double Metric(const SloTerm& t) const;
 };
+
+// The metric's name as SLO keys spell it: "ttft", "itl", "tpot" or "ttlt".
+const char* MetricName(int metric);
 
 // Steady state at rate_rps (Poisson arrivals). Unstable rates give stable=false and
 // infinite latencies.
