@@ -18,6 +18,10 @@
 // repacked per model and improved by a local search (Resolve): each model in turn
 // re-mixed at the best λ's prices within the accelerators the others leave, by the
 // same branch and bound with each candidate mix checked by a small assignment LP.
+// Last, an exchange between models (Master): each model's integer cover minimizers at
+// the best λ and at λ raised where those minimizers over-ask the capped types are
+// alternative mixes; a choice of one mix per model is priced over those columns and
+// made to fit the caps, which lets one model give up a capped type to another.
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -69,7 +73,9 @@ struct Fast {
   // *model_ic when given (-inf where not computed).
   double Bound(const std::vector<double>& lam, const std::vector<double>& mu,
                std::vector<double>* gA, std::vector<double>* gC, bool strong = false,
-               std::vector<double>* model_ic = nullptr) const {
+               std::vector<double>* model_ic = nullptr, std::vector<double>* mix = nullptr,
+               const std::vector<char>* skip = nullptr,
+               std::vector<double>* model_lb = nullptr) const {
     const double w = in.transition;
     // Scratch reused across calls (one Fast per solve; a fresh 4·V allocation per
     // call was a noticeable share of the time in page faults).
@@ -88,11 +94,17 @@ struct Fast {
     }
     const bool use2 = w > 0 && w < 1;
     if (model_ic) model_ic->assign(in.n_models, -INFINITY);
+    if (mix) mix->assign(V, -1);
     double total = 0;
     for (int a = 0; a < A; ++a)
       if (in.accels[a].count >= 0) total -= lam[a] * in.accels[a].count;
     for (int c = 0; c < C; ++c) total -= mu[c] * in.caps[c].total;
+    if (model_lb) model_lb->resize(in.n_models, 0);
     for (int m = 0; m < in.n_models; ++m) {
+      if (skip && (*skip)[m]) {
+        total += (*model_lb)[m];
+        continue;
+      }
       double lp1 = 0, lp2 = 0, allU = 0, min1 = INFINITY, min2 = INFINITY, mins1 = 0, mins2 = 0,
              const2 = 0, fixedc = 0;
       bool any_fixed_cap = false, any_rate = false;
@@ -173,13 +185,18 @@ struct Fast {
         if (strong && !mins) {
           // The older aggregated cover bound only where the search stopped early.
           bool proven = false;
-          const double ic = IntCover(m, p1, &proven);
+          const double ic = IntCover(m, p1, &proven, mix);
+          // The integer minimizer's use (not the LP's) in the subgradient.
+          if (mix && (*mix)[model_vars[m][0]] >= 0)
+            for (int v : model_vars[m]) cont[v] = (*mix)[v];
           if (model_ic) (*model_ic)[m] = ic;
           lb1 = std::max(lb1, ic);
           if (!proven) lb1 = std::max(lb1, Knapsack(m, p1));
         }
       }
-      total += fixedc + (use2 ? std::max(lb1, lb2 + const2) : lb1);
+      const double part = fixedc + (use2 ? std::max(lb1, lb2 + const2) : lb1);
+      if (model_lb) (*model_lb)[m] = part;
+      total += part;
     }
     if (gA) {
       gA->assign(A, 0);
@@ -291,7 +308,13 @@ struct Fast {
                             : std::min(e.price * (q + 1), e.price * q + left * rest[k + 1]);
       return std::max(by_count, dz);
     }
-    void Record(double cost) { best = std::min(best, cost); }
+    std::vector<int> best_n;  // counts of the best leaf recorded (empty: none)
+    void Record(double cost) {
+      if (cost < best) {
+        best = cost;
+        best_n = cur;
+      }
+    }
     // cov[r]: cover of the chosen items by role; cnt[r]: their replicas.
     void Dfs(int k, const double* cov, const int* cnt, double cost) {
       const bool both = cnt[VARIANT_ROLE_P] > 0 && cnt[VARIANT_ROLE_D] > 0;
@@ -443,7 +466,10 @@ struct Fast {
     *rho_cp = rho_c;
     return true;
   }
-  double IntCover(int m, const std::vector<double>& p, bool* proven) const {
+  // With mix, the replicas of the best covering mix found go into (*mix)[v] for the
+  // model's variants (left untouched if none was found).
+  double IntCover(int m, const std::vector<double>& p, bool* proven,
+                  std::vector<double>* mix = nullptr) const {
     *proven = true;
     std::vector<CoverItem> items;
     std::vector<std::pair<double, double>> flat;
@@ -453,6 +479,10 @@ struct Fast {
     const double cov0[3] = {0, 0, 0};
     const int cnt0[3] = {0, 0, 0};
     cs.Dfs(0, cov0, cnt0, 0);
+    if (mix && !cs.best_n.empty()) {
+      for (int v : model_vars[m]) (*mix)[v] = 0;
+      for (size_t k = 0; k < items.size(); ++k) (*mix)[items[k].v] = cs.best_n[k];
+    }
     const double lb = std::min(cs.best, cs.open_min);
     *proven = cs.open_min >= cs.best;
     return std::isfinite(lb) ? lb : 0.0;
@@ -609,7 +639,10 @@ struct Fast {
     return take;
   }
 
-  Result<Solution> Greedy(const std::vector<double>& lam, const std::vector<double>& mu) const {
+  // With check_only, only the minimum and pinned replicas are checked against the
+  // counts and caps; the answer is then empty with an infinite objective.
+  Result<Solution> Greedy(const std::vector<double>& lam, const std::vector<double>& mu,
+                          bool check_only = false) const {
     State st;
     st.n.resize(V);
     st.load.assign(V, 0);
@@ -629,6 +662,11 @@ struct Fast {
       if (st.usedC[c] > in.caps[c].total + kEps)
         return Status(VARIANT_E_INFEASIBLE,
                       "minimum and pinned replicas exceed the cap '" + in.caps[c].name + "'");
+    if (check_only) {
+      Solution none;
+      none.objective = INFINITY;
+      return none;
+    }
     std::vector<double> pl(V);
     for (int v = 0; v < V; ++v) pl[v] = LPrice(v, lam, mu);
     Solution& s = st.s;
@@ -889,24 +927,28 @@ struct Fast {
       };
       auto ceil_ = [](double x) { return static_cast<int>(std::ceil(x - 1e-9)); };
       // Cheapest prefill+decode pair for a share g of the model.
+      // The two sides' costs are independent: the cheapest of each (first on ties).
       auto best_pair = [&](double g, int* bp, int* bnp, int* bd, int* bnd) {
-        double bc = INFINITY;
+        double cp = INFINITY, cd = INFINITY;
         for (int jp : pv) {
           const int np = ceil_(g * work[jp]);
-          const double cp = vcost(vs[jp], np) - vcost(vs[jp], 0);
-          for (int jd : dv) {
-            const int ndd = ceil_(g * work[jd]);
-            const double c = cp + vcost(vs[jd], ndd) - vcost(vs[jd], 0);
-            if (c < bc) {
-              bc = c;
-              *bp = jp;
-              *bnp = np;
-              *bd = jd;
-              *bnd = ndd;
-            }
+          const double c = vcost(vs[jp], np) - vcost(vs[jp], 0);
+          if (c < cp) {
+            cp = c;
+            *bp = jp;
+            *bnp = np;
           }
         }
-        return bc;
+        for (int jd : dv) {
+          const int ndd = ceil_(g * work[jd]);
+          const double c = vcost(vs[jd], ndd) - vcost(vs[jd], 0);
+          if (c < cd) {
+            cd = c;
+            *bd = jd;
+            *bnd = ndd;
+          }
+        }
+        return cp + cd;
       };
       {  // (d)
         Cand c;
@@ -1247,6 +1289,213 @@ struct Fast {
     return changed;
   }
 
+  // Exchange between models (docs/decision.md, "Solvers"): each movable model may take
+  // one of a few alternative mixes (cols: integer cover minimizers at several prices,
+  // one replica count per variant, -1 where none), besides its current one. A
+  // selection is priced by subgradient steps on multipliers for the capped
+  // accelerators over these columns only, then made feasible in order of λ-priced
+  // change (a switch is taken only if everything still fits), and switches that cost
+  // more at list prices are undone where the result still fits. The best selection
+  // over the steps is applied to s, each switch checked by AssignModel. The caps are
+  // never exceeded: every switch is checked against the running use.
+  void Master(Solution* s, const std::vector<std::vector<double>>& cols,
+              const std::vector<double>& lam0) const {
+    if (in.transition > 0 || cols.empty()) return;
+    struct Col {
+      std::vector<std::pair<int, int>> n;  // (variant, replicas > 0)
+      double cost = 0;
+    };
+    std::vector<int> cap_a;  // capped accelerators
+    for (int a = 0; a < A; ++a)
+      if (in.accels[a].count >= 0) cap_a.push_back(a);
+    const int K = static_cast<int>(cap_a.size());
+    if (K == 0 && C == 0) return;
+    const int U = K + C;  // resources: capped accelerators, then caps
+    std::vector<double> base(U, 0), limit(U, 0);
+    for (int k = 0; k < K; ++k) limit[k] = in.accels[cap_a[k]].count;
+    for (int c = 0; c < C; ++c) limit[K + c] = in.caps[c].total;
+    std::vector<int> slot(A, -1);
+    for (int k = 0; k < K; ++k) slot[cap_a[k]] = k;
+    auto use_of = [&](int v, int n, double* u) {
+      const auto& x = in.vars[v];
+      if (slot[x.accel] >= 0) u[slot[x.accel]] += x.tp * n;
+      for (int c = 0; c < C; ++c) u[K + c] += x.tp * in.caps[c].amount[x.accel] * n;
+    };
+    for (int v = 0; v < V; ++v) use_of(v, s->n[v], base.data());
+    // Per movable model: column 0 its current mix, then distinct alternatives, each
+    // with its change in use (delta) relative to column 0.
+    std::vector<int> mods;
+    std::vector<std::vector<double>> kpd, kp, kd;
+    std::vector<std::vector<Col>> mc;
+    std::vector<std::vector<double>> dl;  // per model: columns × U deltas
+    for (int m = 0; m < in.n_models; ++m) {
+      if (!Movable(m, *s)) continue;
+      const auto& vs = model_vars[m];
+      std::vector<Col> cs(1);
+      for (int v : vs)
+        if (s->n[v] > 0) {
+          cs[0].n.push_back({v, s->n[v]});
+          cs[0].cost += in.Price(v) * s->n[v];
+        }
+      for (const auto& mix : cols) {
+        if (mix[vs[0]] < 0) continue;
+        Col c;
+        for (int v : vs)
+          if (mix[v] > 0) {
+            c.n.push_back({v, static_cast<int>(mix[v])});
+            c.cost += in.Price(v) * mix[v];
+          }
+        bool dup = false;
+        for (const auto& o : cs) dup |= o.n == c.n;
+        if (!dup && !c.n.empty()) cs.push_back(std::move(c));
+      }
+      // Drop alternatives that cost more at list prices and free no capped resource
+      // (never part of a better selection), before the assignment checks.
+      {
+        std::vector<double> u0(U, 0), u1(U);
+        for (const auto& [v, n] : cs[0].n) use_of(v, n, u0.data());
+        size_t w = 1;
+        for (size_t j = 1; j < cs.size(); ++j) {
+          bool keep = cs[j].cost < cs[0].cost;
+          if (!keep) {
+            std::fill(u1.begin(), u1.end(), 0.0);
+            for (const auto& [v, n] : cs[j].n) use_of(v, n, u1.data());
+            for (int u = 0; u < U && !keep; ++u) keep = u1[u] < u0[u] - kEps;
+          }
+          if (!keep) continue;
+          if (w != j) cs[w] = std::move(cs[j]);
+          ++w;
+        }
+        cs.resize(w);
+      }
+      // Only mixes that serve every slice (the cover minimizer need not); the
+      // fractions of m are restored after each check.
+      if (cs.size() > 1) {
+        for (int i : model_dems[m]) {
+          kpd.push_back(s->x_pd[i]);
+          kp.push_back(s->x_p[i]);
+          kd.push_back(s->x_d[i]);
+        }
+        size_t w = 1;
+        for (size_t j = 1; j < cs.size(); ++j)
+          if (AssignModel(m, cs[j].n, s)) {
+            if (w != j) cs[w] = std::move(cs[j]);
+            ++w;
+          }
+        cs.resize(w);
+        for (size_t t = 0; t < model_dems[m].size(); ++t) {
+          const int i = model_dems[m][t];
+          s->x_pd[i] = std::move(kpd[t]);
+          s->x_p[i] = std::move(kp[t]);
+          s->x_d[i] = std::move(kd[t]);
+        }
+        kpd.clear();
+        kp.clear();
+        kd.clear();
+      }
+      if (cs.size() < 2) continue;
+      std::vector<double> d(cs.size() * U, 0);
+      for (size_t j = 1; j < cs.size(); ++j) {
+        for (const auto& [v, n] : cs[j].n) use_of(v, n, &d[j * U]);
+        for (const auto& [v, n] : cs[0].n) use_of(v, -n, &d[j * U]);
+      }
+      mods.push_back(m);
+      mc.push_back(std::move(cs));
+      dl.push_back(std::move(d));
+    }
+    const int M = static_cast<int>(mods.size());
+    if (M == 0) return;
+    std::vector<double> lam(U, 0);
+    for (int k = 0; k < K; ++k) lam[k] = lam0[cap_a[k]];
+    std::vector<int> sel(M), order, best_sel, best_order;
+    std::vector<double> key(M), use(U);
+    double best_save = 0;
+    auto fits = [&](const double* d, double sign) {
+      for (int u = 0; u < U; ++u)
+        if (use[u] + sign * d[u] > limit[u] + kEps) return false;
+      return true;
+    };
+    const int kSteps = 60;
+    for (int t = 0; t < kSteps; ++t) {
+      // Each model's cheapest column at lam.
+      std::vector<double> g(U, 0);
+      for (int q = 0; q < M; ++q) {
+        double bc = 0;
+        sel[q] = 0;
+        for (size_t j = 1; j < mc[q].size(); ++j) {
+          double c = mc[q][j].cost - mc[q][0].cost;
+          for (int u = 0; u < U; ++u) c += lam[u] * dl[q][j * U + u];
+          if (c < bc) {
+            bc = c;
+            sel[q] = static_cast<int>(j);
+          }
+        }
+        key[q] = bc;
+        if (sel[q] > 0)
+          for (int u = 0; u < U; ++u) g[u] += dl[q][sel[q] * U + u];
+      }
+      // Repair: switches in order of λ-priced change, each if it fits.
+      order.clear();
+      for (int q = 0; q < M; ++q)
+        if (sel[q] > 0) order.push_back(q);
+      std::sort(order.begin(), order.end(), [&](int a, int b) { return key[a] < key[b]; });
+      use = base;
+      std::vector<char> on(M, 0);
+      std::vector<int> seq;  // switches in the order taken
+      double save = 0;
+      for (int pass = 0; pass < 2; ++pass)
+        for (int q : order) {
+          if (on[q] || !fits(&dl[q][sel[q] * U], 1)) continue;
+          for (int u = 0; u < U; ++u) use[u] += dl[q][sel[q] * U + u];
+          on[q] = 1;
+          seq.push_back(q);
+          save += mc[q][0].cost - mc[q][sel[q]].cost;
+        }
+      for (auto it = order.rbegin(); it != order.rend(); ++it) {
+        const int q = *it;
+        if (!on[q] || mc[q][sel[q]].cost <= mc[q][0].cost || !fits(&dl[q][sel[q] * U], -1)) continue;
+        for (int u = 0; u < U; ++u) use[u] -= dl[q][sel[q] * U + u];
+        on[q] = 0;
+        save -= mc[q][0].cost - mc[q][sel[q]].cost;
+      }
+      if (save > best_save) {
+        best_save = save;
+        best_sel.assign(M, 0);
+        best_order.clear();
+        for (int q : seq)
+          if (on[q]) {
+            best_sel[q] = sel[q];
+            best_order.push_back(q);
+          }
+      }
+      // Step on the excess of the unrepaired selection, relative to each limit.
+      const double a = 0.05 / (1 + t / 10.0);
+      for (int u = 0; u < U; ++u) {
+        const double ref = u < K ? in.accels[cap_a[u]].cost : 1.0;
+        lam[u] = std::max(0.0, lam[u] + a * ref * (base[u] + g[u] - limit[u]) / std::max(1.0, limit[u]));
+      }
+    }
+    if (best_order.empty()) return;
+    // Apply in the repair's order, each switch checked against the running use and
+    // by the assignment.
+    use = base;
+    // Two passes: a switch that needs what a later one frees (its earlier partner
+    // having been undone) gets its turn in the second.
+    std::vector<char> done(M, 0);
+    for (int pass = 0; pass < 2; ++pass)
+      for (int q : best_order) {
+        const int j = best_sel[q];
+        if (done[q]) continue;
+        if (!fits(&dl[q][j * U], 1)) continue;
+        done[q] = 1;
+        if (!AssignModel(mods[q], mc[q][j].n, s)) continue;
+        for (int v : model_vars[mods[q]]) s->n[v] = 0;
+        for (const auto& [v, n] : mc[q][j].n) s->n[v] = n;
+        for (int u = 0; u < U; ++u) use[u] += dl[q][j * U + u];
+      }
+    Evaluate(in, s);
+  }
+
   // Serves what is still unserved from spare capacity anywhere (capacity freed by
   // consolidation and repacking, or left by slices processed later), highest priority
   // first, at no extra cost.
@@ -1411,24 +1660,31 @@ Result<Solution> SolveFast(const Instance& in) {
   });
 
   std::vector<double> lam(A, 0), mu(C, 0), gA, gC;
-  auto first = f.Greedy(lam, mu);
+  bool capped = false;
+  for (int a = 0; a < A; ++a) capped |= in.accels[a].count >= 0;
+  capped |= C > 0;
+  size_t n_pairs = 0;
+  for (int i = 0; i < f.D; ++i) n_pairs += in.pd[i].size() + in.p[i].size() + in.d[i].size();
+  // On large capped clusters the greedy at λ = 0 is skipped (only its feasibility check
+  // runs): the greedy after the last step replaces it and it cost ~15 ms at 1000×40×8.
+  // Without an incumbent the Polyak target is 5% above the bound, which is what the
+  // λ = 0 greedy's objective gave there.
+  const bool skip_first = capped && n_pairs > 100000;
+  auto first = f.Greedy(lam, mu, skip_first);
   if (!first.ok()) return first.status();
   Solution best = std::move(first.value());
   double lb = f.Bound(lam, mu, &gA, &gC);
   std::vector<double> best_lam = lam, best_mu = mu;
-  bool capped = false;
-  for (int a = 0; a < A; ++a) capped |= in.accels[a].count >= 0;
-  capped |= C > 0;
   double theta = 1.0;
   int stall = 0;
-  size_t n_pairs = 0;
-  for (int i = 0; i < f.D; ++i) n_pairs += in.pd[i].size() + in.p[i].size() + in.d[i].size();
   // The LP-based steps only place λ for the greedy, the local search and the integer
   // bound below; past ~20 steps the bound moves by < 0.1% on the benchmark.
-  const int kIters = 20;
+  const int kIters = 12;
   const double kBudgetMs = 1000;  // safety net only; kIters decides normally
   for (int it = 0; capped && it < kIters; ++it) {
-    if (best.objective - lb <= 1e-4 * std::max(1.0, best.objective)) break;
+    if (std::isfinite(best.objective) &&
+        best.objective - lb <= 1e-4 * std::max(1.0, best.objective))
+      break;
     double norm = 0;
     for (int a = 0; a < A; ++a) {
       if (in.accels[a].count < 0 || (lam[a] <= 0 && gA[a] < 0)) gA[a] = 0;
@@ -1441,9 +1697,11 @@ Result<Solution> SolveFast(const Instance& in) {
     if (norm <= 0) break;  // the LP minimizer fits the caps: λ is optimal
     // Polyak step toward a target a little above the bound: the incumbent's objective
     // can be far off (penalties of a poor first greedy) and would overshoot λ.
+    const double span = best.objective - lb;
     const double target =
-        lb + std::min(best.objective - lb,
-                      std::max(0.05 * std::max(1.0, std::abs(lb)), 0.1 * (best.objective - lb)));
+        lb + (std::isfinite(span)
+                  ? std::min(span, std::max(0.05 * std::max(1.0, std::abs(lb)), 0.1 * span))
+                  : 0.05 * std::max(1.0, std::abs(lb)));
     const double step = theta * (target - lb) / norm;
     for (int a = 0; a < A; ++a) lam[a] = std::max(0.0, lam[a] + step * gA[a]);
     for (int c = 0; c < C; ++c) mu[c] = std::max(0.0, mu[c] + step * gC[c]);
@@ -1468,10 +1726,61 @@ Result<Solution> SolveFast(const Instance& in) {
     }
     if (last) break;
   }
+  if (!std::isfinite(best.objective)) {  // skipped above and the loop stopped early
+    auto g = f.Greedy(lam, mu);
+    if (!g.ok()) return g.status();
+    best = std::move(g.value());
+  }
   // The integer cover bound at the best multipliers (valid for any λ >= 0); its
   // per-model parts also steer the local search.
   std::vector<double> model_ic;
-  lb = std::max(lb, f.Bound(best_lam, best_mu, nullptr, nullptr, true, &model_ic));
+  std::vector<std::vector<double>> cols(1);
+  {
+    std::vector<double> model_lb;
+    lb = std::max(lb, f.Bound(best_lam, best_mu, &gA, &gC, true, &model_ic, &cols[0], nullptr, &model_lb));
+    // gA, gC: the integer minimizers' excess use. One more pass at prices raised where
+    // it is positive gives each model using those types a second mix for the
+    // exchange (Master); the models that use none keep their part (prices only rose, so
+    // it stays a valid bound) and are skipped.
+    const double kEta = 0.003;
+    double norm = 0;
+    for (int a = 0; a < A; ++a) {
+      if (in.accels[a].count < 0 || gA[a] < 0) gA[a] = 0;
+      norm += gA[a] * gA[a];
+    }
+    for (int c = 0; c < C; ++c) {
+      if (gC[c] < 0) gC[c] = 0;
+      norm += gC[c] * gC[c];
+    }
+    if (norm > 0) {
+      const double step = kEta * std::abs(lb) / norm;
+      std::vector<double> lam2 = best_lam, mu2 = best_mu;
+      for (int a = 0; a < A; ++a) lam2[a] += step * gA[a];
+      for (int c = 0; c < C; ++c) mu2[c] += step * gC[c];
+      std::vector<char> skip(in.n_models, 1);
+      for (int m = 0; m < in.n_models; ++m) {
+        const auto& vs = f.model_vars[m];
+        if (cols[0][vs[0]] < 0) continue;
+        for (int v : vs) {
+          const auto& x = in.vars[v];
+          bool raised = gA[x.accel] > 0;
+          for (int c = 0; c < C; ++c) raised |= gC[c] > 0 && in.caps[c].amount[x.accel] > 0;
+          if (cols[0][v] > 0 && raised) skip[m] = 0;
+        }
+      }
+      std::vector<double> ic2;
+      cols.emplace_back();
+      const double b = f.Bound(lam2, mu2, nullptr, nullptr, true, &ic2, &cols.back(), &skip, &model_lb);
+      if (b > lb) {
+        lb = b;
+        best_lam = lam2;
+        best_mu = mu2;
+        for (int m = 0; m < in.n_models; ++m)
+          if (skip[m]) ic2[m] = model_ic[m];
+        model_ic.swap(ic2);
+      }
+    }
+  }
   f.Repack(&best);
   f.Refill(&best);
   {
@@ -1482,6 +1791,13 @@ Result<Solution> SolveFast(const Instance& in) {
     std::vector<double> pr(f.V);
     for (int v = 0; v < f.V; ++v) pr[v] = f.LPrice(v, best_lam, best_mu);
     f.Resolve(&best, kResolveNodes, pr, &model_ic);
+    f.Refill(&best);
+    if (best.objective > before.objective) best = std::move(before);
+  }
+  {
+    // Exchange between models over the integer minimizers' mixes (Master).
+    Solution before = best;
+    f.Master(&best, cols, best_lam);
     f.Refill(&best);
     if (best.objective > before.objective) best = std::move(before);
   }
