@@ -9,6 +9,13 @@
 namespace variant {
 namespace {
 
+// p50 <= p90 <= p95 <= p99.
+void ExpectOrdered(double p50, double p90, double p95, double p99) {
+  EXPECT_LE(p50, p90);
+  EXPECT_LE(p90, p95);
+  EXPECT_LE(p95, p99);
+}
+
 class QueueModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -32,9 +39,7 @@ TEST_F(QueueModelTest, LatencyGrowsWithRateAndPercentilesAreOrdered) {
   for (double r : {0.5, 2.0, 5.0, 10.0}) {
     Prediction p = Predict(cfg_, conv_, r);
     ASSERT_TRUE(p.stable) << r;
-    EXPECT_LE(p.ttft_p50_ms, p.ttft_p90_ms);
-    EXPECT_LE(p.ttft_p90_ms, p.ttft_p95_ms);
-    EXPECT_LE(p.ttft_p95_ms, p.ttft_p99_ms);
+    ExpectOrdered(p.ttft_p50_ms, p.ttft_p90_ms, p.ttft_p95_ms, p.ttft_p99_ms);
     EXPECT_GE(p.ttft_p95_ms, prev_p95);
     EXPECT_GE(p.itl_mean_ms, prev_itl);
     EXPECT_GT(p.ttlt_p95_ms, p.ttft_p95_ms);
@@ -147,9 +152,7 @@ TEST_F(QueueModelTest, DisaggregatedRolesAreJudgedOnTheirOwnMetric) {
 TEST_F(QueueModelTest, ItlPercentilesAreRealAndOrdered) {
   Prediction p = Predict(cfg_, conv_, 8.0);
   ASSERT_TRUE(p.stable);
-  EXPECT_LE(p.itl_p50_ms, p.itl_p90_ms);
-  EXPECT_LE(p.itl_p90_ms, p.itl_p95_ms);
-  EXPECT_LE(p.itl_p95_ms, p.itl_p99_ms);
+  ExpectOrdered(p.itl_p50_ms, p.itl_p90_ms, p.itl_p95_ms, p.itl_p99_ms);
   // Prompt-starting steps are a few percent of the gaps: p99 is one of them.
   EXPECT_GT(p.itl_p99_ms, 2 * p.itl_p50_ms);
   EXPECT_EQ(p.Metric({VARIANT_METRIC_ITL, 99, 1}), p.itl_p99_ms);
@@ -189,9 +192,7 @@ TEST_F(QueueModelTest, ItlP95MovesSmoothlyWithRate) {
 TEST_F(QueueModelTest, TpotPercentilesAreOverRequestsAndOrdered) {
   Prediction p = Predict(cfg_, conv_, 8.0);
   ASSERT_TRUE(p.stable);
-  EXPECT_LE(p.tpot_p50_ms, p.tpot_p90_ms);
-  EXPECT_LE(p.tpot_p90_ms, p.tpot_p95_ms);
-  EXPECT_LE(p.tpot_p95_ms, p.tpot_p99_ms);
+  ExpectOrdered(p.tpot_p50_ms, p.tpot_p90_ms, p.tpot_p95_ms, p.tpot_p99_ms);
   EXPECT_GT(p.tpot_p99_ms, p.itl_p50_ms);
   EXPECT_LT(p.tpot_p99_ms, p.itl_p99_ms);
   EXPECT_EQ(p.Metric({VARIANT_METRIC_TPOT, 99, 1}), p.tpot_p99_ms);

@@ -338,54 +338,58 @@ TEST_F(SimTest, SustainableRateMeetsTheSloAndIsBelowSaturation) {
   EXPECT_EQ(no.status().code(), VARIANT_E_SLO_UNATTAINABLE);
 }
 
+// On an Azure 2023 trace's own lengths under one SLO: the simulated sustainable rate
+// (6,000 requests) and the model's max rate on the trace's length mix.
+void ModelAndSimOnAzure(const StepModel* step, const std::string& file,
+                        const std::vector<SloTerm>& slo, SearchResult* sim, Prediction* model) {
+  auto trace = ReadTrace(ResolveDataDir(nullptr) + "/traces/azure-2023/" + file);
+  ASSERT_TRUE(trace.ok()) << trace.status().ToString();
+  auto sampler = LengthSampler::FromTrace(*trace);
+  ASSERT_TRUE(sampler.ok());
+  ServerConfig cfg;
+  cfg.step = step;
+  SearchOptions o;
+  o.run.num_requests = 6000;
+  auto s = SustainableRate(cfg, *sampler, slo, o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  *sim = std::move(*s);
+  ReplicaConfig rc;
+  rc.step = step;
+  auto m = MaxRate(rc, LengthMix(*trace), slo);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  *model = *m;
+}
+
 // Regression (model-vs-sim, code mix on h100: model +22.8 % before the ITL spread): on
 // the Azure code trace's own lengths, where ITL p95 falls among the prompt-starting
 // steps, the model's max rate under an ITL p95 term is within 10 % of the simulated
 // sustainable rate. With one step time per length bucket the model's p95 stayed on
 // one bucket's step time past the rate where the simulated gaps crossed the target.
 TEST_F(SimTest, CodeMixItlBoundMaxRateMatchesTheSimulation) {
-  auto trace = ReadTrace(ResolveDataDir(nullptr) + "/traces/azure-2023/AzureLLMInferenceTrace_code.csv");
-  ASSERT_TRUE(trace.ok()) << trace.status().ToString();
-  auto sampler = LengthSampler::FromTrace(*trace);
-  ASSERT_TRUE(sampler.ok());
   const std::vector<SloTerm> slo = {{VARIANT_METRIC_TTFT, 95, 418}, {VARIANT_METRIC_ITL, 95, 41}};
-  SearchOptions o;
-  o.run.num_requests = 6000;
-  auto sim = SustainableRate(Cfg(), *sampler, slo, o);
-  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
-  ReplicaConfig rc;
-  rc.step = step_;
-  auto model = MaxRate(rc, LengthMix(*trace), slo);
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
-  EXPECT_NEAR(model->rate_rps / sim->max_rate_rps, 1.0, 0.10)
-      << "model " << model->rate_rps << " rps, simulation " << sim->max_rate_rps << " rps";
+  SearchResult sim;
+  Prediction model;
+  ASSERT_NO_FATAL_FAILURE(ModelAndSimOnAzure(step_, "AzureLLMInferenceTrace_code.csv", slo, &sim, &model));
+  EXPECT_NEAR(model.rate_rps / sim.max_rate_rps, 1.0, 0.10)
+      << "model " << model.rate_rps << " rps, simulation " << sim.max_rate_rps << " rps";
 }
 
 // TPOT (a request's mean gap, percentile over requests) on the Azure conversation
 // trace's own lengths: the model's max rate under a TPOT p95 term is within 15 % of
 // the simulated sustainable rate, and the simulation reads the term per request.
 TEST_F(SimTest, ConvMixTpotBoundMaxRateMatchesTheSimulation) {
-  auto trace = ReadTrace(ResolveDataDir(nullptr) + "/traces/azure-2023/AzureLLMInferenceTrace_conv.csv");
-  ASSERT_TRUE(trace.ok()) << trace.status().ToString();
-  auto sampler = LengthSampler::FromTrace(*trace);
-  ASSERT_TRUE(sampler.ok());
   const std::vector<SloTerm> slo = {{VARIANT_METRIC_TTFT, 99, 2000}, {VARIANT_METRIC_TPOT, 95, 30}};
-  SearchOptions o;
-  o.run.num_requests = 6000;
-  auto sim = SustainableRate(Cfg(), *sampler, slo, o);
-  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
-  const SimStats& at = sim->at_max;
+  SearchResult sim;
+  Prediction model;
+  ASSERT_NO_FATAL_FAILURE(ModelAndSimOnAzure(step_, "AzureLLMInferenceTrace_conv.csv", slo, &sim, &model));
+  const SimStats& at = sim.at_max;
   ASSERT_FALSE(at.tpot_ms.empty());
   EXPECT_TRUE(std::is_sorted(at.tpot_ms.begin(), at.tpot_ms.end()));
   EXPECT_LE(at.Metric(slo[1]), 30);
   // Averaging over a request's gaps: the TPOT p95 is below the gaps' own p95.
   EXPECT_LT(at.Metric(slo[1]), at.Metric({VARIANT_METRIC_ITL, 95, 30}));
-  ReplicaConfig rc;
-  rc.step = step_;
-  auto model = MaxRate(rc, LengthMix(*trace), slo);
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
-  EXPECT_NEAR(model->rate_rps / sim->max_rate_rps, 1.0, 0.15)
-      << "model " << model->rate_rps << " rps, simulation " << sim->max_rate_rps << " rps";
+  EXPECT_NEAR(model.rate_rps / sim.max_rate_rps, 1.0, 0.15)
+      << "model " << model.rate_rps << " rps, simulation " << sim.max_rate_rps << " rps";
 }
 
 TEST(LogHistogram, QuantilesWithinABinWidth) {

@@ -191,27 +191,32 @@ const char* MetricName(int metric) {
   }
 }
 
+namespace {
+
+// Which of the four computed percentiles (p50, p90, p95, p99) a term at `percentile`
+// reads: the nearest at or above it.
+int QuantileSlot(double percentile) {
+  return percentile <= 50 ? 0 : percentile <= 90 ? 1 : percentile <= 95 ? 2 : 3;
+}
+
+}  // namespace
+
 double Prediction::Metric(const SloTerm& t) const {
   if (!stable) return kInf;
+  const int q = QuantileSlot(t.percentile);
   switch (t.metric) {
-    case VARIANT_METRIC_TTFT:
-      if (t.percentile == 0) return ttft_mean_ms;
-      if (t.percentile <= 50) return ttft_p50_ms;
-      if (t.percentile <= 90) return ttft_p90_ms;
-      if (t.percentile <= 95) return ttft_p95_ms;
-      return ttft_p99_ms;
-    case VARIANT_METRIC_ITL:
-      if (t.percentile == 0) return itl_mean_ms;
-      if (t.percentile <= 50) return itl_p50_ms;
-      if (t.percentile <= 90) return itl_p90_ms;
-      if (t.percentile <= 95) return itl_p95_ms;
-      return itl_p99_ms;
-    case VARIANT_METRIC_TPOT:
-      if (t.percentile == 0) return itl_mean_ms;
-      if (t.percentile <= 50) return tpot_p50_ms;
-      if (t.percentile <= 90) return tpot_p90_ms;
-      if (t.percentile <= 95) return tpot_p95_ms;
-      return tpot_p99_ms;
+    case VARIANT_METRIC_TTFT: {
+      const double v[4] = {ttft_p50_ms, ttft_p90_ms, ttft_p95_ms, ttft_p99_ms};
+      return t.percentile == 0 ? ttft_mean_ms : v[q];
+    }
+    case VARIANT_METRIC_ITL: {
+      const double v[4] = {itl_p50_ms, itl_p90_ms, itl_p95_ms, itl_p99_ms};
+      return t.percentile == 0 ? itl_mean_ms : v[q];
+    }
+    case VARIANT_METRIC_TPOT: {
+      const double v[4] = {tpot_p50_ms, tpot_p90_ms, tpot_p95_ms, tpot_p99_ms};
+      return t.percentile == 0 ? itl_mean_ms : v[q];
+    }
     case VARIANT_METRIC_TTLT:
       return t.percentile == 0 ? ttlt_mean_ms : ttlt_p95_ms;
     default:
@@ -797,12 +802,9 @@ Result<Prediction> MaxRate(const ReplicaConfig& cfg, const Workload& w,
   need.ttlt_p95 = false;
   for (bool& b : need.ttft_q) b = false;
   for (const SloTerm& t : slo) {
-    if (t.metric == VARIANT_METRIC_TTFT && t.percentile > 0)
-      need.ttft_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
-    if (t.metric == VARIANT_METRIC_ITL && t.percentile > 0)
-      need.itl_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
-    if (t.metric == VARIANT_METRIC_TPOT && t.percentile > 0)
-      need.tpot_q[t.percentile <= 50 ? 0 : t.percentile <= 90 ? 1 : t.percentile <= 95 ? 2 : 3] = true;
+    if (t.percentile > 0 && t.metric == VARIANT_METRIC_TTFT) need.ttft_q[QuantileSlot(t.percentile)] = true;
+    if (t.percentile > 0 && t.metric == VARIANT_METRIC_ITL) need.itl_q[QuantileSlot(t.percentile)] = true;
+    if (t.percentile > 0 && t.metric == VARIANT_METRIC_TPOT) need.tpot_q[QuantileSlot(t.percentile)] = true;
     if (t.metric == VARIANT_METRIC_TTLT && t.percentile > 0) need.ttlt_p95 = true;
   }
   auto meets = [&](const Prediction& p) {
