@@ -315,6 +315,12 @@ struct Fast {
         best_n = cur;
       }
     }
+    // The search from the root (nothing chosen yet).
+    void Run() {
+      const double cov0[3] = {0, 0, 0};
+      const int cnt0[3] = {0, 0, 0};
+      Dfs(0, cov0, cnt0, 0);
+    }
     // cov[r]: cover of the chosen items by role; cnt[r]: their replicas.
     void Dfs(int k, const double* cov, const int* cnt, double cost) {
       const bool both = cnt[VARIANT_ROLE_P] > 0 && cnt[VARIANT_ROLE_D] > 0;
@@ -476,9 +482,7 @@ struct Fast {
     double W = 0, rho_c = INFINITY;
     if (!BuildCover(m, p, &items, &W, &rho_c, &flat)) return 0;
     CoverSearch cs(items, W, rho_c, kBoundNodes);
-    const double cov0[3] = {0, 0, 0};
-    const int cnt0[3] = {0, 0, 0};
-    cs.Dfs(0, cov0, cnt0, 0);
+    cs.Run();
     if (mix && !cs.best_n.empty()) {
       for (int v : model_vars[m]) (*mix)[v] = 0;
       for (size_t k = 0; k < items.size(); ++k) (*mix)[items[k].v] = cs.best_n[k];
@@ -819,13 +823,6 @@ struct Fast {
     return std::move(st.s);
   }
 
-  // Per-model repacking of the final answer. A fully served model may instead take:
-  // (a) ceil(work) replicas of one aggregated variant; (b) floor(work) (or one fewer)
-  // replicas of one aggregated variant carrying that share of every slice, plus the
-  // remainder on a second aggregated variant, or (c) on a prefill + decode pair; (d)
-  // everything disaggregated on one prefill and one decode variant. Rounding waste of
-  // several partially used variants is what this removes. Applied when cheaper and
-  // within the caps.
   // A model Repack and Resolve may re-mix: every slice served, no pinned or minimum
   // replicas.
   bool Movable(int m, const Solution& s) const {
@@ -835,21 +832,60 @@ struct Fast {
     return ok;
   }
 
-  void Repack(Solution* s) const {
-    std::vector<double> usedA(A, 0), usedC(C, 0);
+  // Accelerators (per type) and caps the replicas of s use.
+  void UsedBy(const Solution& s, std::vector<double>* usedA, std::vector<double>* usedC) const {
+    usedA->assign(A, 0);
+    usedC->assign(C, 0);
     for (int v = 0; v < V; ++v) {
       const auto& x = in.vars[v];
-      usedA[x.accel] += x.tp * s->n[v];
-      for (int c = 0; c < C; ++c) usedC[c] += x.tp * in.caps[c].amount[x.accel] * s->n[v];
+      (*usedA)[x.accel] += x.tp * s.n[v];
+      for (int c = 0; c < C; ++c) (*usedC)[c] += x.tp * in.caps[c].amount[x.accel] * s.n[v];
     }
+  }
+  // Adds (sign +1) or removes (-1) n replicas of v from that use.
+  void AddUse(int v, int n, double sign, std::vector<double>* usedA,
+              std::vector<double>* usedC) const {
+    const auto& x = in.vars[v];
+    (*usedA)[x.accel] += sign * x.tp * n;
+    for (int c = 0; c < C; ++c) (*usedC)[c] += sign * x.tp * in.caps[c].amount[x.accel] * n;
+  }
+  // The fractions of model m's slices in s (a mix's assignment is tried in place and
+  // put back with Restore when not kept).
+  struct Fractions {
+    std::vector<std::vector<double>> pd, p, d;
+  };
+  Fractions Save(int m, const Solution& s) const {
+    Fractions f;
+    for (int i : model_dems[m]) {
+      f.pd.push_back(s.x_pd[i]);
+      f.p.push_back(s.x_p[i]);
+      f.d.push_back(s.x_d[i]);
+    }
+    return f;
+  }
+  void Restore(int m, Fractions&& f, Solution* s) const {
+    for (size_t t = 0; t < model_dems[m].size(); ++t) {
+      const int i = model_dems[m][t];
+      s->x_pd[i] = std::move(f.pd[t]);
+      s->x_p[i] = std::move(f.p[t]);
+      s->x_d[i] = std::move(f.d[t]);
+    }
+  }
+
+  // Per-model repacking of the final answer. A fully served model may instead take:
+  // (a) ceil(work) replicas of one aggregated variant; (b) floor(work) (or one fewer)
+  // replicas of one aggregated variant carrying that share of every slice, plus the
+  // remainder on a second aggregated variant, or (c) on a prefill + decode pair; (d)
+  // everything disaggregated on one prefill and one decode variant. Rounding waste of
+  // several partially used variants is what this removes. Applied when cheaper and
+  // within the caps.
+  void Repack(Solution* s) const {
+    std::vector<double> usedA, usedC;
+    UsedBy(*s, &usedA, &usedC);
     auto vcost = [&](int v, int n) {
       return in.Price(v) * n + in.transition * in.Price(v) * std::abs(n - in.vars[v].cur);
     };
-    auto take = [&](int v, int n, double sign) {
-      const auto& x = in.vars[v];
-      usedA[x.accel] += sign * x.tp * n;
-      for (int c = 0; c < C; ++c) usedC[c] += sign * x.tp * in.caps[c].amount[x.accel] * n;
-    };
+    auto take = [&](int v, int n, double sign) { AddUse(v, n, sign, &usedA, &usedC); };
     auto fits_all = [&](const std::vector<std::pair<int, int>>& add) {
       bool ok = true;
       size_t done = 0;
@@ -1202,32 +1238,19 @@ struct Fast {
   int Resolve(Solution* s, long max_nodes, const std::vector<double>& price,
               const std::vector<double>* floor = nullptr) const {
     if (in.transition > 0) return 0;
-    std::vector<double> usedA(A, 0), usedC(C, 0);
-    for (int v = 0; v < V; ++v) {
-      const auto& x = in.vars[v];
-      usedA[x.accel] += x.tp * s->n[v];
-      for (int c = 0; c < C; ++c) usedC[c] += x.tp * in.caps[c].amount[x.accel] * s->n[v];
-    }
-    auto take = [&](int v, int n, double sign) {
-      const auto& x = in.vars[v];
-      usedA[x.accel] += sign * x.tp * n;
-      for (int c = 0; c < C; ++c) usedC[c] += sign * x.tp * in.caps[c].amount[x.accel] * n;
-    };
+    std::vector<double> usedA, usedC;
+    UsedBy(*s, &usedA, &usedC);
+    auto take = [&](int v, int n, double sign) { AddUse(v, n, sign, &usedA, &usedC); };
     int changed = 0;
     std::vector<double> resid(A);
     std::vector<CoverItem> items;
     std::vector<std::pair<double, double>> flat;
     for (int m = 0; m < in.n_models; ++m) {
-      if (floor) {
-        double cur = 0;
-        for (int v : model_vars[m]) cur += price[v] * s->n[v];
-        if (cur <= (*floor)[m] + 1e-9 * std::max(1.0, cur)) continue;
-      }
       const auto& vs = model_vars[m];
-      const auto& ds = model_dems[m];
-      if (!Movable(m, *s)) continue;
       double cur = 0;
       for (int v : vs) cur += price[v] * s->n[v];
+      if (floor && cur <= (*floor)[m] + 1e-9 * std::max(1.0, cur)) continue;
+      if (!Movable(m, *s)) continue;
       double W = 0, rho_c = INFINITY;
       if (!BuildCover(m, price, &items, &W, &rho_c, &flat)) continue;
       for (int v : vs) take(v, s->n[v], -1);
@@ -1238,8 +1261,7 @@ struct Fast {
       cs.resid = &resid;
       cs.used.assign(A, 0);
       std::vector<std::pair<int, int>> counts, chosen;
-      // Fractions of the accepted mix, kept per slice of m.
-      std::vector<std::vector<double>> kpd, kp, kd;
+      Fractions kept;  // of the accepted mix
       const std::function<bool(const std::vector<int>&)> accept = [&](const std::vector<int>& n) {
         counts.clear();
         for (size_t k = 0; k < n.size(); ++k)
@@ -1251,33 +1273,14 @@ struct Fast {
         }
         if (!AssignModel(m, counts, s)) return false;
         chosen = counts;
-        kpd.clear();
-        kp.clear();
-        kd.clear();
-        for (int i : ds) {
-          kpd.push_back(s->x_pd[i]);
-          kp.push_back(s->x_p[i]);
-          kd.push_back(s->x_d[i]);
-        }
+        kept = Save(m, *s);
         return true;
       };
-      // The current fractions, restored if nothing better is found.
-      std::vector<std::vector<double>> opd, op, od;
-      for (int i : ds) {
-        opd.push_back(s->x_pd[i]);
-        op.push_back(s->x_p[i]);
-        od.push_back(s->x_d[i]);
-      }
+      Fractions orig = Save(m, *s);  // restored if nothing better is found
       cs.accept = &accept;
-      const double cov0[3] = {0, 0, 0};
-      const int cnt0[3] = {0, 0, 0};
-      cs.Dfs(0, cov0, cnt0, 0);
+      cs.Run();
       const bool better = !chosen.empty();
-      for (size_t t = 0; t < ds.size(); ++t) {
-        s->x_pd[ds[t]] = better ? kpd[t] : opd[t];
-        s->x_p[ds[t]] = better ? kp[t] : op[t];
-        s->x_d[ds[t]] = better ? kd[t] : od[t];
-      }
+      Restore(m, better ? std::move(kept) : std::move(orig), s);
       if (better) {
         for (int v : vs) s->n[v] = 0;
         for (const auto& [v, k] : chosen) s->n[v] = k;
@@ -1325,7 +1328,6 @@ struct Fast {
     // Per movable model: column 0 its current mix, then distinct alternatives, each
     // with its change in use (delta) relative to column 0.
     std::vector<int> mods;
-    std::vector<std::vector<double>> kpd, kp, kd;
     std::vector<std::vector<Col>> mc;
     std::vector<std::vector<double>> dl;  // per model: columns × U deltas
     for (int m = 0; m < in.n_models; ++m) {
@@ -1371,11 +1373,7 @@ struct Fast {
       // Only mixes that serve every slice (the cover minimizer need not); the
       // fractions of m are restored after each check.
       if (cs.size() > 1) {
-        for (int i : model_dems[m]) {
-          kpd.push_back(s->x_pd[i]);
-          kp.push_back(s->x_p[i]);
-          kd.push_back(s->x_d[i]);
-        }
+        Fractions orig = Save(m, *s);
         size_t w = 1;
         for (size_t j = 1; j < cs.size(); ++j)
           if (AssignModel(m, cs[j].n, s)) {
@@ -1383,15 +1381,7 @@ struct Fast {
             ++w;
           }
         cs.resize(w);
-        for (size_t t = 0; t < model_dems[m].size(); ++t) {
-          const int i = model_dems[m][t];
-          s->x_pd[i] = std::move(kpd[t]);
-          s->x_p[i] = std::move(kp[t]);
-          s->x_d[i] = std::move(kd[t]);
-        }
-        kpd.clear();
-        kp.clear();
-        kd.clear();
+        Restore(m, std::move(orig), s);
       }
       if (cs.size() < 2) continue;
       std::vector<double> d(cs.size() * U, 0);
