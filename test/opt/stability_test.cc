@@ -190,5 +190,45 @@ TEST(Stability, StartingReplicasCountAsCapacity) {
   EXPECT_EQ(adds, 0);
 }
 
+// A swap under way (make-before-break: the new replicas starting, the old ones still
+// serving) is not cancelled by a decision whose demand did not move: it keeps the last
+// target, not the old and new replicas together.
+TEST(Stability, HoldingDemandKeepsTheTargetOfASwapUnderWay) {
+  auto p = ParseProblem(Problem(9, 0));
+  ASSERT_TRUE(p.ok());
+  auto c = ParseCurrent("allocation: [{model: m, variant: small, replicas: 4}]\n", *p);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto d = Decide(nullptr, *p, *c, "fast");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  auto count = [](const nlohmann::json& dec, const std::string& v) {
+    int n = 0;
+    for (const auto& a : dec["allocation"])
+      if (a["variant"] == v) n += a["replicas"].get<int>();
+    return n;
+  };
+  // 9.9 rps: two big ($8/h) beat keeping four small and adding a big ($12.8/h).
+  ASSERT_EQ(count(*d, "big"), 2) << (*d)["allocation"].dump();
+  ASSERT_EQ(count(*d, "small"), 0) << (*d)["allocation"].dump();
+
+  // The actuator added the two big ones (still starting) and keeps the small ones
+  // until they are ready. Same demand 30 s later.
+  nlohmann::json cur = {{"allocation",
+                         {{{"model", "m"}, {"variant", "small"}, {"replicas", 4}},
+                          {{"model", "m"}, {"variant", "big"}, {"replicas", 2}, {"starting", 2}}}},
+                        {"state", (*d)["state"]}};
+  auto p2 = ParseProblem(Problem(9, 30));
+  ASSERT_TRUE(p2.ok());
+  auto c2 = ParseCurrent(cur.dump(), *p2);
+  ASSERT_TRUE(c2.ok()) << c2.status().ToString();
+  auto d2 = Decide(nullptr, *p2, *c2, "fast");
+  ASSERT_TRUE(d2.ok()) << d2.status().ToString();
+  EXPECT_EQ(count(*d2, "big"), 2) << (*d2)["allocation"].dump();
+  EXPECT_EQ(count(*d2, "small"), 0) << (*d2)["allocation"].dump();
+  int removed = 0;
+  for (const auto& s : (*d2)["plan"])
+    if (s["action"] == "remove" && s["variant"] == "small") removed += s["replicas"].get<int>();
+  EXPECT_EQ(removed, 4) << (*d2)["plan"].dump();
+}
+
 }  // namespace
 }  // namespace variant::opt::test

@@ -620,10 +620,13 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
         ms.below_since_s = NAN;
       }
       if ((event == "hold" || event == "below") && has_cur) {
-        if (!(prev && prev->pending)) {
+        if (!(prev && !prev->target.empty())) {
           B.pinned[mi] = true;
         } else {
-          // Still walking toward the target the change cap held back: keep it.
+          // The demand did not move: keep the last decision's target, not the replicas
+          // of the moment. While a swap is under way (make-before-break, or the change
+          // cap holding part of it back) the current replicas are the old and the new
+          // ones together; pinning those would cancel the removals.
           B.follow[mi] = prev->target;
           B.following[mi] = true;
         }
@@ -814,9 +817,10 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   const std::vector<int>& tg = target_of[chosen];
   for (size_t v = 0; v < em.size(); ++v)
     if (em[v] != tg[v]) next.models[p.models[in.vars[v].model].name].pending = true;
+  // Every model's target is kept: a decision that holds follows it (above).
   for (size_t v = 0; v < em.size(); ++v) {
     auto& ms = next.models[p.models[in.vars[v].model].name];
-    if (ms.pending) ms.target[p.models[B.var_ref[v].first].variants[B.var_ref[v].second].name] = tg[v];
+    ms.target[p.models[B.var_ref[v].first].variants[B.var_ref[v].second].name] = tg[v];
   }
 
   // ---- state ----
@@ -828,7 +832,7 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
     m["below_since_s"] = std::isfinite(ms.below_since_s) ? json(ms.below_since_s) : json(nullptr);
     if (std::isfinite(ms.below_peak_work)) m["below_peak_work"] = ms.below_peak_work;
     m["pending"] = ms.pending;
-    if (ms.pending) m["target"] = ms.target;
+    m["target"] = ms.target;
     json cls = json::object();
     for (const auto& [cn, cs] : ms.classes) {
       json c;

@@ -118,7 +118,7 @@ struct ModelState {
   double below_since_s = NAN;  // demand below the band since then; NaN: not below
   double below_peak_work = NAN;  // highest work of the demand since then (replica units)
   bool pending = false;        // the change cap held back part of the last target
-  std::map<std::string, int> target;  // that target (variant -> replicas) while pending
+  std::map<std::string, int> target;  // the last decision's target (variant -> replicas)
 };
 struct State {
   double now_s = NAN;
