@@ -230,5 +230,38 @@ TEST(Stability, HoldingDemandKeepsTheTargetOfASwapUnderWay) {
   EXPECT_EQ(removed, 4) << (*d2)["plan"].dump();
 }
 
+// An "up" only adds: rising demand does not swap the replicas the last decision kept
+// for another variant (a swap restarts a cold start while demand climbs); removals
+// wait for a "down".
+TEST(Stability, UpDecisionKeepsTheReplicasItHas) {
+  auto count = [](const nlohmann::json& dec, const std::string& v) {
+    int n = 0;
+    for (const auto& a : dec["allocation"])
+      if (a["variant"] == v) n += a["replicas"].get<int>();
+    return n;
+  };
+  auto p = ParseProblem(Problem(7, 0));
+  ASSERT_TRUE(p.ok());
+  auto c = ParseCurrent("allocation: [{model: m, variant: small, replicas: 4}]\n", *p);
+  ASSERT_TRUE(c.ok());
+  auto d = Decide(nullptr, *p, *c, "fast");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  // 7.7 rps: the four small ones (8 rps) stay (a swap to two big costs transitions).
+  ASSERT_EQ(count(*d, "small"), 4) << (*d)["allocation"].dump();
+  ASSERT_EQ(count(*d, "big"), 0) << (*d)["allocation"].dump();
+
+  // 9 rps: from scratch two big ($8/h) would be cheapest; the small ones stay and
+  // capacity is added.
+  auto p2 = ParseProblem(Problem(9, 30));
+  ASSERT_TRUE(p2.ok());
+  auto c2 = ParseCurrent(d->dump(), *p2);
+  ASSERT_TRUE(c2.ok()) << c2.status().ToString();
+  auto d2 = Decide(nullptr, *p2, *c2, "fast");
+  ASSERT_TRUE(d2.ok()) << d2.status().ToString();
+  EXPECT_GE(count(*d2, "small"), 4) << (*d2)["allocation"].dump();
+  EXPECT_GE(count(*d2, "small") * 2 + count(*d2, "big") * 5, 9 * 1.1) << (*d2)["allocation"].dump();
+  for (const auto& s : (*d2)["plan"]) EXPECT_NE(s["action"], "remove") << (*d2)["plan"].dump();
+}
+
 }  // namespace
 }  // namespace variant::opt::test

@@ -136,6 +136,7 @@ struct Built {
   std::vector<Held> held;                     // per demand spec
   std::vector<bool> pinned;                   // per model
   std::vector<bool> following;                // per model: fixed to a pending target
+  std::vector<bool> up;                       // per model: an "up" decision (only adds)
   std::vector<std::map<std::string, int>> follow;
   std::vector<int> cur;                       // per instance variant
   std::vector<int> starting;                  // per instance variant
@@ -449,6 +450,7 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   B.held.resize(p.demand.size());
   B.pinned.assign(p.models.size(), false);
   B.following.assign(p.models.size(), false);
+  B.up.assign(p.models.size(), false);
   B.follow.resize(p.models.size());
   State next;
   next.now_s = now;
@@ -465,6 +467,7 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
     specs_of[it->second].push_back(static_cast<int>(j));
     model_of_spec[j] = it->second;
   }
+  std::vector<const std::map<std::string, int>*> prev_target(p.models.size(), nullptr);
   std::vector<Held> E(p.demand.size()), Eh(p.demand.size()), H(p.demand.size());
   std::vector<bool> missing(p.demand.size(), false), has_held(p.demand.size(), false);
   for (size_t mi = 0; mi < p.models.size(); ++mi) {
@@ -474,6 +477,7 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       auto it = cur.state.models.find(mname);
       if (it != cur.state.models.end()) prev = &it->second;
     }
+    if (prev && !prev->target.empty()) prev_target[mi] = &prev->target;
     ModelState ms;
     const std::vector<int>& js = specs_of[mi];
     bool any_missing = false, all_held = true;
@@ -574,6 +578,7 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       ms.below_since_s = prev ? prev->below_since_s : NAN;
       if (wE > wH * (1 + 1e-9) + 1e-12) {
         event = "up";
+        B.up[mi] = has_cur;
         ms.below_since_s = NAN;
         for (int j : js) {
           if (missing[j]) continue;
@@ -691,6 +696,19 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       x.cur = it == cur_of.end() ? 0 : it->second->replicas;
       B.starting.push_back(it == cur_of.end() ? 0 : it->second->starting);
       x.fixed = B.pinned[mi];
+      if (B.up[mi] && it != cur_of.end()) {
+        // An "up" only adds: the replicas the last decision wanted that exist (ready
+        // or starting) stay. Re-optimizing the whole model on a ramp swapped starting
+        // replicas for other variants, and each swap began a cold start again
+        // (docs/decision.md, "Stability"). Removals come from "down" decisions only.
+        int keep = it->second->replicas;
+        if (prev_target[mi]) {
+          auto t = prev_target[mi]->find(vs.name);
+          keep = std::min(keep, t == prev_target[mi]->end() ? 0 : t->second);
+        }
+        if (x.max >= 0) keep = std::min(keep, x.max);
+        x.min = std::max(x.min, keep);
+      }
       var_index[mi].push_back(static_cast<int>(in.vars.size()));
       B.var_ref.push_back({static_cast<int>(mi), static_cast<int>(vi)});
       B.cur.push_back(x.cur);
