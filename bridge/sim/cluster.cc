@@ -714,12 +714,20 @@ Result<RunResult> Run::Go(const std::function<void(double)>& progress) {
   std::vector<double> ttft_all;
   ttft_all.reserve(reqs_.size());
   LogHistogram ttft_h;
+  const size_t ns = res_.t_s.size();
+  std::vector<std::vector<uint64_t>> win_n(nm, std::vector<uint64_t>(ns, 0)), win_ok = win_n;
+  auto window = [&](double t) -> long {
+    auto it = std::upper_bound(res_.t_s.begin(), res_.t_s.end(), t);
+    return static_cast<long>(it - res_.t_s.begin()) - 1;
+  };
   for (size_t k = 0; k < reqs_.size(); ++k) {
     const ClusterRequest& q = reqs_[k];
     const ReqState& s = state_[k];
     cls_n[q.cls]++;
     mod_n[q.model]++;
     res_.requests++;
+    const long w = window(q.arrival_s);
+    if (w >= 0) win_n[q.model][w]++;
     if (!s.done) {
       res_.unserved++;
       res_.per_model[q.model].unserved++;
@@ -733,12 +741,17 @@ Result<RunResult> Run::Go(const std::function<void(double)>& progress) {
     if (meets) {
       cls_ok[q.cls]++;
       mod_ok[q.model]++;
+      if (w >= 0) win_ok[q.model][w]++;
     }
     if (s.variant >= 0) {
       res_.per_variant[q.model][s.variant].first++;
       res_.per_variant[q.model][s.variant].second += meets;
     }
   }
+  res_.attainment.assign(nm, std::vector<double>(ns, std::nan("")));
+  for (size_t m = 0; m < nm; ++m)
+    for (size_t k = 0; k < ns; ++k)
+      if (win_n[m][k] > 0) res_.attainment[m][k] = static_cast<double>(win_ok[m][k]) / win_n[m][k];
   res_.served = res_.finished;
   uint64_t ok = 0;
   for (uint64_t c : cls_ok) ok += c;

@@ -145,6 +145,9 @@ struct RunResult {
   std::vector<double> t_s, cost_per_hour;
   std::vector<std::vector<double>> demand_rps;                  // [model][sample]
   std::vector<std::vector<std::vector<double>>> replicas;       // [model][variant][sample]
+  // [model][sample]: fraction of the requests arriving in [t_s[k], t_s[k+1]) that met
+  // every SLO of their class (unserved ones miss); NaN where none arrived.
+  std::vector<std::vector<double>> attainment;
   Histogram ttft_ms, itl_ms;
   uint64_t bus_messages = 0, bus_bytes = 0;
   std::string last_error;  // the last controller error, if any

@@ -545,6 +545,14 @@ json PolicyJson(const Setup& s, const std::vector<RunResult>& runs) {
   mean_ci("itl_p95_ms", [](const RunResult& x) { return x.itl_p95_ms; });
   mean_ci("scaling_actions", [](const RunResult& x) { return static_cast<double>(x.scaling_actions); });
   mean_ci("reversals", [](const RunResult& x) { return static_cast<double>(x.reversals); });
+  if (runs.size() > 1) {
+    // Each seed's main figures, in seed order (the means above hide a bad seed).
+    json ps = json::array();
+    for (const RunResult& x : runs)
+      ps.push_back({{"cost_usd", x.cost_usd}, {"slo_attainment", x.slo_attainment},
+                    {"reversals", x.reversals}});
+    j["per_seed"] = ps;
+  }
   j["requests"] = r.requests;
   j["unserved"] = r.unserved;
   j["refused"] = r.refused;
@@ -586,9 +594,12 @@ json PolicyJson(const Setup& s, const std::vector<RunResult>& runs) {
     pc.push_back({{"class", sp.classes[c].name}, {"slo", s.slo_text[c]}, {"slo_attainment", r.per_class_attainment[c]}});
   j["per_class"] = pc;
   json series = {{"t_s", r.t_s}, {"cost_per_hour", r.cost_per_hour}};
-  json dem = json::object(), reps = json::object();
+  json dem = json::object(), reps = json::object(), att = json::object();
   for (size_t m = 0; m < sp.models.size(); ++m) {
     dem[sp.models[m].name] = r.demand_rps[m];
+    json a = json::array();
+    for (double x : r.attainment[m]) a.push_back(std::isfinite(x) ? json(x) : json(nullptr));
+    att[sp.models[m].name] = std::move(a);
     for (size_t v = 0; v < sp.models[m].variants.size(); ++v) {
       const auto& xs = r.replicas[m][v];
       if (std::all_of(xs.begin(), xs.end(), [](double x) { return x == 0; })) continue;
@@ -597,6 +608,7 @@ json PolicyJson(const Setup& s, const std::vector<RunResult>& runs) {
   }
   series["demand_rps"] = dem;
   series["replicas"] = reps;
+  series["slo_attainment"] = att;
   j["series"] = series;
   j["ttft_ms_hist"] = HistJson(r.ttft_ms);
   j["itl_ms_hist"] = HistJson(r.itl_ms);

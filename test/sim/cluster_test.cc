@@ -254,6 +254,37 @@ TEST_F(SimulateTest, EndToEndEveryPolicyOnIdenticalArrivals) {
   EXPECT_TRUE(j["savings"].contains("variant_vs_hpa"));
   // A light steady load: the optimizer meets the SLO.
   EXPECT_GE(j["policies"]["variant"]["slo_attainment"].get<double>(), 0.95);
+  // The attainment series, weighted by each window's arrivals (counted from the trace
+  // itself), gives back the run's attainment: every request is in exactly one window.
+  std::vector<double> arrivals;
+  {
+    std::ifstream in(dir_ / "trace.csv");
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) arrivals.push_back(std::stod(line.substr(0, line.find(','))));
+  }
+  ASSERT_EQ(arrivals.size(), n);
+  for (const char* p : {"static", "variant"}) {
+    SCOPED_TRACE(p);
+    const auto& q = j["policies"][p];
+    std::vector<double> t = q["series"]["t_s"];
+    const auto& a = q["series"]["slo_attainment"]["llama-3-8b"];
+    ASSERT_EQ(a.size(), t.size());
+    std::vector<double> cnt(t.size(), 0);
+    for (double x : arrivals) cnt[std::upper_bound(t.begin(), t.end(), x - arrivals[0]) - t.begin() - 1]++;
+    double ok = 0;
+    for (size_t k = 0; k < t.size(); ++k) {
+      if (cnt[k] == 0) {
+        EXPECT_TRUE(a[k].is_null()) << k;
+        continue;
+      }
+      ASSERT_TRUE(a[k].is_number()) << k;
+      EXPECT_GE(a[k].get<double>(), 0);
+      EXPECT_LE(a[k].get<double>(), 1);
+      ok += a[k].get<double>() * cnt[k];
+    }
+    EXPECT_NEAR(ok / n, q["slo_attainment"].get<double>(), 1e-9);
+  }
 }
 
 TEST_F(SimulateTest, SeedsGiveConfidenceIntervalsAndJobsTheSameFigures) {
@@ -271,6 +302,14 @@ TEST_F(SimulateTest, SeedsGiveConfidenceIntervalsAndJobsTheSameFigures) {
     }
   }
   EXPECT_GT((*a)["policies"]["variant"]["ttft_p95_ms_ci95"].get<double>(), 0);
+  // Each seed's figures beside the mean.
+  for (const char* p : {"static", "variant"}) {
+    const auto& q = (*a)["policies"][p];
+    ASSERT_EQ(q["per_seed"].size(), 3u) << p;
+    double sum = 0;
+    for (const auto& x : q["per_seed"]) sum += x["cost_usd"].get<double>();
+    EXPECT_NEAR(sum / 3, q["cost_usd"].get<double>(), 1e-9) << p;
+  }
   o.jobs = 2;  // threads change nothing but the wall time
   auto b = Simulate(o);
   ASSERT_TRUE(b.ok()) << b.status().message();
