@@ -706,6 +706,35 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
       const double vh = wh > 0 ? std::max(0.0, sh / wh - mh * mh) : 0;
       const double a = f > 0 ? std::min(1 - (1 - rho) * std::exp(-lam * mh), 0.999) : 0;
       const double bq = f < 1 ? std::min(1.0, f * (1 - a) / (1 - f)) : 1;
+      // The swing: the load a request lives through is the arrivals of a window W (its
+      // own decode life plus one mean decode life), so its rate is off the mean by
+      // about λ/√(λW), and its mean gap moves with it along the model's own slope (a
+      // second fixed point 2 % higher). Each gap sum gets (k·slope·λ/√(λW))² more
+      // variance. Independent draws around one steady state miss this spread: the
+      // simulator's slowest requests lived through batches and prompt shares well
+      // above the mean (docs/model.md, TPOT).
+      double slope = 0;  // ms of mean gap per (request per ms)
+      if (lam > 0) {
+        Needs nd;
+        for (bool& b : nd.ttft_q) b = false;
+        for (bool& b : nd.itl_q) b = false;
+        for (bool& b : nd.tpot_q) b = false;
+        nd.ttlt_p95 = false;
+        // Both points from a cold start: the difference amplifies the fixed point's
+        // tolerance 50-fold, so it must not depend on where a search warm-started it.
+        const Prediction lo = PredictOn(m, rate, nd, nullptr);
+        const Prediction hi = PredictOn(m, rate * 1.02, nd, nullptr);
+        slope = lo.stable && hi.stable && std::isfinite(hi.itl_mean_ms)
+                    ? std::max(0.0, hi.itl_mean_ms - lo.itl_mean_ms) / (0.02 * lam)
+                    : out.itl_mean_ms / (0.02 * lam);  // past saturation within 2 %
+      }
+      auto swing_var = [&](double k) {
+        if (!(slope > 0)) return 0.0;
+        const double W = (k + m.eo1) * out.itl_mean_ms;
+        if (!(W > 0)) return 0.0;
+        const double sd = k * slope * lam / std::sqrt(lam * W);
+        return sd * sd;
+      };
       struct Term {
         double w, k, mean, isd;  // weight, gaps, mean and 1/sd of the gap sum
       };
@@ -725,7 +754,7 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
           const double en = k * f + (1 - f) * (std::fabs(1 - r) > 1e-12 ? r * (1 - std::pow(r, k)) / (1 - r) : k);
           const double vn = k * f * (1 - f) * (1 + r) / std::max(1 - r, 1e-9);
           const double mean = en * mh + (k - en) * mb;
-          const double var = vn * (mh - mb) * (mh - mb) + en * vh + (k - en) * vb;
+          const double var = vn * (mh - mb) * (mh - mb) + en * vh + (k - en) * vb + swing_var(k);
           terms.push_back({wj, k, mean, var > 0 ? 1 / std::sqrt(var) : kInf});
           continue;
         }
@@ -742,11 +771,12 @@ Prediction PredictOn(const Model& m, double rate, const Needs& need, Hint* n_hin
           }
           ph.swap(nh), pl.swap(nl);
         }
+        const double sw = swing_var(k);
         for (size_t c = 0; c <= kk; ++c) {
           const double pmf = ph[c] + pl[c];
           if (pmf < 1e-7) continue;
           const double n = static_cast<double>(c);
-          const double v = n * vh + (k - n) * vb;
+          const double v = n * vh + (k - n) * vb + sw;
           terms.push_back({wj * pmf, k, n * mh + (k - n) * mb, v > 0 ? 1 / std::sqrt(v) : kInf});
         }
       }
