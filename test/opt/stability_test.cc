@@ -263,5 +263,56 @@ TEST(Stability, UpDecisionKeepsTheReplicasItHas) {
   for (const auto& s : (*d2)["plan"]) EXPECT_NE(s["action"], "remove") << (*d2)["plan"].dump();
 }
 
+// A held model whose kept allocation no longer covers its held demand because the
+// capacities moved (the online correction raised a variant's step times) is
+// re-solved as an up: capacity is added, nothing removed. Demand alone did not move,
+// so comparing it with the held demand never saw the shortfall.
+TEST(Stability, CapacityDropUnderSteadyDemandAddsReplicas) {
+  auto problem = [](double big_cap, double now) {
+    return std::string(R"(schema_version: 1
+accelerators:
+  - {name: h100, cost_per_hour: 4.0, count: 64}
+  - {name: a100, cost_per_hour: 2.2, count: 64}
+classes:
+  - {name: chat, priority: 1, slo: {ttft_p95_ms: 500}}
+models:
+  - name: m
+    variants:
+      - {name: big, accelerator: h100, tp: 1, capacity_rps: )") +
+           std::to_string(big_cap) + R"(}
+      - {name: small, accelerator: a100, tp: 1, capacity_rps: 2}
+demand:
+  - {model: m, class: chat, rate_rps: 9, buckets: [{input: 500, output: 200}]}
+options: {now_s: )" + std::to_string(now) + ", scale_down_window_s: 300, decision_interval_s: 30}\n";
+  };
+  std::string current;
+  nlohmann::json last;
+  auto step = [&](double cap, double now) {
+    auto p = ParseProblem(problem(cap, now));
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    auto c = ParseCurrent(current, *p);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto d = Decide(nullptr, *p, *c, "fast");
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    current = d->dump();
+    last = *d;
+  };
+  auto count = [&](const std::string& v) {
+    int n = 0;
+    for (const auto& a : last["allocation"])
+      if (a["variant"] == v) n += a["replicas"].get<int>();
+    return n;
+  };
+  step(5, 0);
+  ASSERT_EQ(count("big"), 2) << last["allocation"].dump();  // 10 rps for 9.9
+  step(5, 30);
+  ASSERT_EQ(count("big"), 2) << last["allocation"].dump();  // held, nothing moved
+  step(4, 60);  // the same two replicas now carry 8 rps
+  EXPECT_GE(count("big"), 2) << last["allocation"].dump();
+  EXPECT_GE(count("big") * 4 + count("small") * 2, 9 * 1.1) << last["allocation"].dump();
+  EXPECT_TRUE(last["unserved"].empty()) << last["unserved"].dump();
+  for (const auto& s : last["plan"]) EXPECT_NE(s["action"], "remove") << last["plan"].dump();
+}
+
 }  // namespace
 }  // namespace variant::opt::test

@@ -137,6 +137,7 @@ struct Built {
   std::vector<bool> pinned;                   // per model
   std::vector<bool> following;                // per model: fixed to a pending target
   std::vector<bool> up;                       // per model: an "up" decision (only adds)
+  std::vector<int> up_floor;                  // per instance variant: what an up keeps
   std::vector<std::map<std::string, int>> follow;
   std::vector<int> cur;                       // per instance variant
   std::vector<int> starting;                  // per instance variant
@@ -696,19 +697,21 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       x.cur = it == cur_of.end() ? 0 : it->second->replicas;
       B.starting.push_back(it == cur_of.end() ? 0 : it->second->starting);
       x.fixed = B.pinned[mi];
-      if (B.up[mi] && it != cur_of.end()) {
-        // An "up" only adds: the replicas the last decision wanted that exist (ready
-        // or starting) stay. Re-optimizing the whole model on a ramp swapped starting
-        // replicas for other variants, and each swap began a cold start again
-        // (docs/decision.md, "Stability"). Removals come from "down" decisions only.
-        int keep = it->second->replicas;
+      // An "up" only adds: the replicas the last decision wanted that exist (ready or
+      // starting) stay. Re-optimizing the whole model on a ramp swapped starting
+      // replicas for other variants, and each swap began a cold start again
+      // (docs/decision.md, "Stability"). Removals come from "down" decisions only.
+      int keep = 0;
+      if (it != cur_of.end()) {
+        keep = it->second->replicas;
         if (prev_target[mi]) {
           auto t = prev_target[mi]->find(vs.name);
           keep = std::min(keep, t == prev_target[mi]->end() ? 0 : t->second);
         }
         if (x.max >= 0) keep = std::min(keep, x.max);
-        x.min = std::max(x.min, keep);
       }
+      B.up_floor.push_back(keep);
+      if (B.up[mi]) x.min = std::max(x.min, keep);
       var_index[mi].push_back(static_cast<int>(in.vars.size()));
       B.var_ref.push_back({static_cast<int>(mi), static_cast<int>(vi)});
       B.cur.push_back(x.cur);
@@ -781,6 +784,42 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   Status first_error;
   for (const auto& w : which) {
     auto r = run(w);
+    if (r.ok() && op.stability) {
+      // A held model whose kept allocation no longer covers its held demand (the
+      // capacities moved: the online correction, a changed profile) is re-solved as an
+      // up, adding only. Comparing demand with the held demand alone never sees that:
+      // both are measured with the same capacities.
+      // Within the headroom the kept allocation still carries the demand itself: the
+      // correction's small moves do not churn replicas.
+      std::vector<double> held_rate(p.models.size(), 0), short_rate(p.models.size(), 0);
+      for (size_t i = 0; i < in.dems.size(); ++i) {
+        held_rate[in.dems[i].model] += in.dems[i].rate;
+        short_rate[in.dems[i].model] += in.dems[i].rate * r->unserved[i];
+      }
+      std::vector<char> short_of(p.models.size(), 0);
+      bool any = false;
+      for (size_t mi = 0; mi < p.models.size(); ++mi) {
+        if (!(B.pinned[mi] || B.following[mi])) continue;
+        if (!(short_rate[mi] > held_rate[mi] * op.headroom / (1 + op.headroom) + 1e-9)) continue;
+        short_of[mi] = 1;
+        any = true;
+        warnings.push_back("model " + p.models[mi].name +
+                           ": its kept allocation no longer covers the demand at the current "
+                           "capacities; re-solved, adding only");
+      }
+      if (any) {
+        for (size_t v = 0; v < in.vars.size(); ++v) {
+          const int mi = in.vars[v].model;
+          if (!short_of[mi]) continue;
+          const VariantSpec& vs = p.models[mi].variants[B.var_ref[v].second];
+          in.vars[v].fixed = false;
+          in.vars[v].cur = B.cur[v];
+          in.vars[v].min = std::max(vs.min_replicas, B.up_floor[v]);
+          B.pinned[mi] = B.following[mi] = false;
+        }
+        r = run(w);
+      }
+    }
     if (!r.ok()) {
       if (first_error.ok()) first_error = r.status();
       if (solver == "both") {
