@@ -667,7 +667,7 @@ Result<json> Simulate(const SimulateOptions& opt) {
         return Status::Ok();
       };
       auto meets = [&](double f) { return tried.at(f).slo_attainment >= s.goal; };
-      const std::vector<double> up = {1.0, 1.4, 2.0, 2.8}, down = {0.7, 0.5, 0.35, 0.25};
+      const std::vector<double> up = {1.0, 1.4, 2.0, 2.8}, down = {0.7, 0.5, 0.35, 0.25, 0.18, 0.125, 0.09};
       double pass = -1, fail = -1;
       VARIANT_RETURN_IF_ERROR(eval(1.0));
       if (meets(1.0)) {
