@@ -170,7 +170,7 @@ struct Policy {
   bool dashed = false;
   std::vector<double> t;
   std::vector<double> cost_per_hour;
-  Named demand, replicas;
+  Named demand, replicas, attainment;
   std::optional<Hist> ttft, itl;
 };
 
@@ -288,6 +288,7 @@ void ReadPolicies(Ctx& c) {
       p.cost_per_hour = Numbers(Field(*s, "cost_per_hour"));
       p.demand = NamedSeries(Field(*s, "demand_rps"));
       p.replicas = NamedSeries(Field(*s, "replicas"));
+      p.attainment = NamedSeries(Field(*s, "slo_attainment"));  // optional
       if (!p.t.empty()) {
         if (p.cost_per_hour.empty()) c.Miss(name + ": no series.cost_per_hour");
         if (p.replicas.empty()) c.Miss(name + ": no series.replicas");
@@ -1111,6 +1112,46 @@ std::string CostSection(Ctx& c, const TimeAxis& ta) {
   return o + "</section>";
 }
 
+// SLO attainment over time, one panel per model, one line per policy: when in the run
+// each policy's requests missed (series.slo_attainment; results without it skip this).
+std::string AttainmentSection(Ctx& c, const TimeAxis& ta) {
+  std::vector<std::string> models;
+  for (const auto& p : c.policies)
+    for (const auto& [m, v] : p.attainment)
+      if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
+  if (models.empty()) return "";
+  std::string o = "<section id=\"attainment\"><h2>SLO attainment over time</h2>";
+  for (const std::string& model : models) {
+    Plot plot(c, "attainment", 960, 220, Margins{});
+    plot.x.lo = c.t_lo;
+    plot.x.hi = c.t_hi;
+    plot.y.hi = 100;
+    std::vector<Tick> yt;
+    for (int v = 0; v <= 100; v += 20) yt.push_back({static_cast<double>(v), std::to_string(v) + " %"});
+    plot.Frame(ta.ticks, yt, ta.title, "met SLO");
+    std::vector<LegendItem> legend;
+    int i = 0;
+    for (const auto& p : c.policies) {
+      if (p.t.empty()) continue;
+      for (const auto& [m, v] : p.attainment) {
+        if (m != model) continue;
+        std::vector<double> pct;
+        for (double x : v) pct.push_back(100 * x);
+        std::vector<std::pair<double, double>> pts;
+        for (const auto& [t, y] : StepPoints(p.t, pct, c.t_hi)) pts.emplace_back(plot.x(t), plot.y(y));
+        plot.Data(SeriesPath(LinePath(pts), p.color, p.name == "variant" ? 2.6 : 1.6, p.dashed, i++));
+        legend.push_back({p.name, p.color, p.dashed});
+      }
+    }
+    o += "<figure><figcaption><b>" + EscapeHtml(model) +
+         ": share of the requests arriving in each sample interval that met every SLO of "
+         "their class.</b> Unserved requests count as misses; gaps are intervals with no "
+         "arrivals.</figcaption>" +
+         Legend(legend) + plot.Finish(model + " SLO attainment over time") + "</figure>";
+  }
+  return o + "</section>";
+}
+
 std::string CdfPlot(Ctx& c, const std::string& kind, const std::string& key_p95,
                     std::optional<Hist> Policy::*member, const std::string& what) {
   double lo = INFINITY, hi = 0;
@@ -1444,6 +1485,7 @@ std::string RenderHtml(const json& result) {
     body += DemandSection(c, ta);
     body += ReplicasSection(c, ta);
     body += CostSection(c, ta);
+    body += AttainmentSection(c, ta);
   } else {
     body += "<section id=\"time\"><h2>Over time</h2>" +
             Note("No policy has a series.t_s: no plots over time.") + "</section>";

@@ -238,7 +238,19 @@ class ReportInChromium(unittest.TestCase):
         self.assertIn("hpa_sweep", res["policies"]["hpa"])
         with open(page) as f:
             self.assertNotIn('id="missing"', f.read())  # the renderer found everything
-        self.check_page(page, "simulate", expected_policies=5, strict_colors=False)
+        parser = self.check_page(page, "simulate", expected_policies=5, strict_colors=False)
+        # Attainment over time: one panel per model, a line per policy, drawn.
+        for name, p in res["policies"].items():
+            att = p["series"]["slo_attainment"]
+            self.assertEqual(set(att), {m["model"] for m in res["models"]}, name)
+            for m, v in att.items():
+                self.assertEqual(len(v), len(p["series"]["t_s"]), f"{name}.{m}")
+                self.assertTrue(all(x is None or 0 <= x <= 1 for x in v), f"{name}.{m}")
+        panels = [p for p in parser.plots if p["attrs"]["data-plot"] == "attainment"]
+        self.assertEqual(len(panels), len(res["models"]))
+        for p in panels:
+            self.assertGreaterEqual(int(p["attrs"]["data-drawn-series"]), 5)
+            self.assertGreater(int(p["attrs"]["data-drawn-length"]), 100)
 
     def test_report_bad_input(self):
         r = subprocess.run([VARIANTCTL, "report", "--in", os.path.join(self.tmp, "absent.json"),
