@@ -228,6 +228,8 @@ TEST(Stability, HoldingDemandKeepsTheTargetOfASwapUnderWay) {
   for (const auto& s : (*d2)["plan"])
     if (s["action"] == "remove" && s["variant"] == "small") removed += s["replicas"].get<int>();
   EXPECT_EQ(removed, 4) << (*d2)["plan"].dump();
+  // A zero is kept where replicas still exist: the small ones are on their way out.
+  EXPECT_EQ((*d2)["state"]["models"]["m"]["target"].value("small", -1), 0);
 }
 
 // An "up" only adds: rising demand does not swap the replicas the last decision kept
@@ -249,6 +251,11 @@ TEST(Stability, UpDecisionKeepsTheReplicasItHas) {
   // 7.7 rps: the four small ones (8 rps) stay (a swap to two big costs transitions).
   ASSERT_EQ(count(*d, "small"), 4) << (*d)["allocation"].dump();
   ASSERT_EQ(count(*d, "big"), 0) << (*d)["allocation"].dump();
+  // The state keeps the target, without zeros for variants that have no replicas
+  // (the state stays small at thousands of variants).
+  const auto& target = (*d)["state"]["models"]["m"]["target"];
+  EXPECT_EQ(target.value("small", -1), 4) << target.dump();
+  EXPECT_FALSE(target.contains("big")) << target.dump();
 
   // 9 rps: from scratch two big ($8/h) would be cheapest; the small ones stay and
   // capacity is added.

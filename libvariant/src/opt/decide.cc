@@ -874,10 +874,13 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
   const std::vector<int>& tg = target_of[chosen];
   for (size_t v = 0; v < em.size(); ++v)
     if (em[v] != tg[v]) next.models[p.models[in.vars[v].model].name].pending = true;
-  // Every model's target is kept: a decision that holds follows it (above).
+  // Every model's target is kept: a decision that holds follows it (above). A variant
+  // absent from it is 0; zeros are written only where replicas exist now (a scale to
+  // zero stays a known target), so the state stays small at thousands of variants.
   for (size_t v = 0; v < em.size(); ++v) {
     auto& ms = next.models[p.models[in.vars[v].model].name];
-    ms.target[p.models[B.var_ref[v].first].variants[B.var_ref[v].second].name] = tg[v];
+    if (tg[v] > 0 || B.cur[v] > 0)
+      ms.target[p.models[B.var_ref[v].first].variants[B.var_ref[v].second].name] = tg[v];
   }
 
   // ---- state ----
