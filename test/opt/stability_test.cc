@@ -12,7 +12,7 @@
 namespace variant::opt::test {
 namespace {
 
-std::string Problem(double rate, double now, const std::string& extra_opts = "") {
+std::string Problem(double rate, double now, const std::string& extra_opts = "", double big_cap = 5) {
   std::string r = std::isnan(rate) ? "null" : std::to_string(rate);
   return R"(schema_version: 1
 accelerators:
@@ -23,7 +23,8 @@ classes:
 models:
   - name: m
     variants:
-      - {name: big, accelerator: h100, tp: 1, capacity_rps: 5}
+      - {name: big, accelerator: h100, tp: 1, capacity_rps: )" +
+         std::to_string(big_cap) + R"(}
       - {name: small, accelerator: a100, tp: 1, capacity_rps: 2}
 demand:
   - {model: m, class: chat, rate_rps: )" +
@@ -33,11 +34,20 @@ options: {now_s: )" +
          extra_opts + "}\n";
 }
 
+// Replicas of variant v in a decision's allocation.
+int Replicas(const nlohmann::json& decision, const std::string& v) {
+  int n = 0;
+  for (const auto& a : decision["allocation"])
+    if (a["variant"] == v) n += a["replicas"].get<int>();
+  return n;
+}
+
 struct Loop {
   std::string current;  // previous decision JSON
   nlohmann::json last;
-  Result<nlohmann::json> Step(double rate, double now, const std::string& extra = "") {
-    auto p = ParseProblem(Problem(rate, now, extra));
+  Result<nlohmann::json> Step(double rate, double now, const std::string& extra = "",
+                              double big_cap = 5) {
+    auto p = ParseProblem(Problem(rate, now, extra, big_cap));
     if (!p.ok()) return p.status();
     auto c = ParseCurrent(current, *p);
     if (!c.ok()) return c.status();
@@ -200,15 +210,9 @@ TEST(Stability, HoldingDemandKeepsTheTargetOfASwapUnderWay) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   auto d = Decide(nullptr, *p, *c, "fast");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
-  auto count = [](const nlohmann::json& dec, const std::string& v) {
-    int n = 0;
-    for (const auto& a : dec["allocation"])
-      if (a["variant"] == v) n += a["replicas"].get<int>();
-    return n;
-  };
   // 9.9 rps: two big ($8/h) beat keeping four small and adding a big ($12.8/h).
-  ASSERT_EQ(count(*d, "big"), 2) << (*d)["allocation"].dump();
-  ASSERT_EQ(count(*d, "small"), 0) << (*d)["allocation"].dump();
+  ASSERT_EQ(Replicas(*d, "big"), 2) << (*d)["allocation"].dump();
+  ASSERT_EQ(Replicas(*d, "small"), 0) << (*d)["allocation"].dump();
 
   // The actuator added the two big ones (still starting) and keeps the small ones
   // until they are ready. Same demand 30 s later.
@@ -222,8 +226,8 @@ TEST(Stability, HoldingDemandKeepsTheTargetOfASwapUnderWay) {
   ASSERT_TRUE(c2.ok()) << c2.status().ToString();
   auto d2 = Decide(nullptr, *p2, *c2, "fast");
   ASSERT_TRUE(d2.ok()) << d2.status().ToString();
-  EXPECT_EQ(count(*d2, "big"), 2) << (*d2)["allocation"].dump();
-  EXPECT_EQ(count(*d2, "small"), 0) << (*d2)["allocation"].dump();
+  EXPECT_EQ(Replicas(*d2, "big"), 2) << (*d2)["allocation"].dump();
+  EXPECT_EQ(Replicas(*d2, "small"), 0) << (*d2)["allocation"].dump();
   int removed = 0;
   for (const auto& s : (*d2)["plan"])
     if (s["action"] == "remove" && s["variant"] == "small") removed += s["replicas"].get<int>();
@@ -236,12 +240,6 @@ TEST(Stability, HoldingDemandKeepsTheTargetOfASwapUnderWay) {
 // for another variant (a swap restarts a cold start while demand climbs); removals
 // wait for a "down".
 TEST(Stability, UpDecisionKeepsTheReplicasItHas) {
-  auto count = [](const nlohmann::json& dec, const std::string& v) {
-    int n = 0;
-    for (const auto& a : dec["allocation"])
-      if (a["variant"] == v) n += a["replicas"].get<int>();
-    return n;
-  };
   auto p = ParseProblem(Problem(7, 0));
   ASSERT_TRUE(p.ok());
   auto c = ParseCurrent("allocation: [{model: m, variant: small, replicas: 4}]\n", *p);
@@ -249,8 +247,8 @@ TEST(Stability, UpDecisionKeepsTheReplicasItHas) {
   auto d = Decide(nullptr, *p, *c, "fast");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   // 7.7 rps: the four small ones (8 rps) stay (a swap to two big costs transitions).
-  ASSERT_EQ(count(*d, "small"), 4) << (*d)["allocation"].dump();
-  ASSERT_EQ(count(*d, "big"), 0) << (*d)["allocation"].dump();
+  ASSERT_EQ(Replicas(*d, "small"), 4) << (*d)["allocation"].dump();
+  ASSERT_EQ(Replicas(*d, "big"), 0) << (*d)["allocation"].dump();
   // The state keeps the target, without zeros for variants that have no replicas
   // (the state stays small at thousands of variants).
   const auto& target = (*d)["state"]["models"]["m"]["target"];
@@ -265,8 +263,8 @@ TEST(Stability, UpDecisionKeepsTheReplicasItHas) {
   ASSERT_TRUE(c2.ok()) << c2.status().ToString();
   auto d2 = Decide(nullptr, *p2, *c2, "fast");
   ASSERT_TRUE(d2.ok()) << d2.status().ToString();
-  EXPECT_GE(count(*d2, "small"), 4) << (*d2)["allocation"].dump();
-  EXPECT_GE(count(*d2, "small") * 2 + count(*d2, "big") * 5, 9 * 1.1) << (*d2)["allocation"].dump();
+  EXPECT_GE(Replicas(*d2, "small"), 4) << (*d2)["allocation"].dump();
+  EXPECT_GE(Replicas(*d2, "small") * 2 + Replicas(*d2, "big") * 5, 9 * 1.1) << (*d2)["allocation"].dump();
   for (const auto& s : (*d2)["plan"]) EXPECT_NE(s["action"], "remove") << (*d2)["plan"].dump();
 }
 
@@ -275,50 +273,17 @@ TEST(Stability, UpDecisionKeepsTheReplicasItHas) {
 // re-solved as an up: capacity is added, nothing removed. Demand alone did not move,
 // so comparing it with the held demand never saw the shortfall.
 TEST(Stability, CapacityDropUnderSteadyDemandAddsReplicas) {
-  auto problem = [](double big_cap, double now) {
-    return std::string(R"(schema_version: 1
-accelerators:
-  - {name: h100, cost_per_hour: 4.0, count: 64}
-  - {name: a100, cost_per_hour: 2.2, count: 64}
-classes:
-  - {name: chat, priority: 1, slo: {ttft_p95_ms: 500}}
-models:
-  - name: m
-    variants:
-      - {name: big, accelerator: h100, tp: 1, capacity_rps: )") +
-           std::to_string(big_cap) + R"(}
-      - {name: small, accelerator: a100, tp: 1, capacity_rps: 2}
-demand:
-  - {model: m, class: chat, rate_rps: 9, buckets: [{input: 500, output: 200}]}
-options: {now_s: )" + std::to_string(now) + ", scale_down_window_s: 300, decision_interval_s: 30}\n";
-  };
-  std::string current;
-  nlohmann::json last;
-  auto step = [&](double cap, double now) {
-    auto p = ParseProblem(problem(cap, now));
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    auto c = ParseCurrent(current, *p);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    auto d = Decide(nullptr, *p, *c, "fast");
-    ASSERT_TRUE(d.ok()) << d.status().ToString();
-    current = d->dump();
-    last = *d;
-  };
-  auto count = [&](const std::string& v) {
-    int n = 0;
-    for (const auto& a : last["allocation"])
-      if (a["variant"] == v) n += a["replicas"].get<int>();
-    return n;
-  };
-  step(5, 0);
-  ASSERT_EQ(count("big"), 2) << last["allocation"].dump();  // 10 rps for 9.9
-  step(5, 30);
-  ASSERT_EQ(count("big"), 2) << last["allocation"].dump();  // held, nothing moved
-  step(4, 60);  // the same two replicas now carry 8 rps
-  EXPECT_GE(count("big"), 2) << last["allocation"].dump();
-  EXPECT_GE(count("big") * 4 + count("small") * 2, 9 * 1.1) << last["allocation"].dump();
-  EXPECT_TRUE(last["unserved"].empty()) << last["unserved"].dump();
-  for (const auto& s : last["plan"]) EXPECT_NE(s["action"], "remove") << last["plan"].dump();
+  Loop l;
+  ASSERT_TRUE(l.Step(9, 0).ok());
+  ASSERT_EQ(Replicas(l.last, "big"), 2) << l.Alloc();  // 10 rps for 9.9
+  ASSERT_TRUE(l.Step(9, 30).ok());
+  ASSERT_EQ(Replicas(l.last, "big"), 2) << l.Alloc();  // held, nothing moved
+  auto d = l.Step(9, 60, "", 4);  // the same two replicas now carry 8 rps
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_GE(Replicas(l.last, "big"), 2) << l.Alloc();
+  EXPECT_GE(Replicas(l.last, "big") * 4 + Replicas(l.last, "small") * 2, 9 * 1.1) << l.Alloc();
+  EXPECT_TRUE(l.last["unserved"].empty()) << l.last["unserved"].dump();
+  for (const auto& s : l.last["plan"]) EXPECT_NE(s["action"], "remove") << l.last["plan"].dump();
 }
 
 }  // namespace

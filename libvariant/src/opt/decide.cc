@@ -135,7 +135,7 @@ struct Built {
   std::vector<std::pair<int, int>> dem_ref;   // (demand spec, bucket) per slice
   std::vector<Held> held;                     // per demand spec
   std::vector<bool> pinned;                   // per model
-  std::vector<bool> following;                // per model: fixed to a pending target
+  std::vector<bool> following;                // per model: fixed to the last target
   std::vector<bool> up;                       // per model: an "up" decision (only adds)
   std::vector<int> up_floor;                  // per instance variant: what an up keeps
   std::vector<std::map<std::string, int>> follow;
@@ -788,8 +788,8 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
       // A held model whose kept allocation no longer covers its held demand (the
       // capacities moved: the online correction, a changed profile) is re-solved as an
       // up, adding only. Comparing demand with the held demand alone never sees that:
-      // both are measured with the same capacities.
-      // Within the headroom the kept allocation still carries the demand itself: the
+      // both are measured with the same capacities. A shortfall within the headroom is
+      // left alone: the allocation still carries the demand itself, and the
       // correction's small moves do not churn replicas.
       std::vector<double> held_rate(p.models.size(), 0), short_rate(p.models.size(), 0);
       for (size_t i = 0; i < in.dems.size(); ++i) {
@@ -811,10 +811,9 @@ Result<json> Decide(Context* ctx, const Problem& p, const Current& cur, const st
         for (size_t v = 0; v < in.vars.size(); ++v) {
           const int mi = in.vars[v].model;
           if (!short_of[mi]) continue;
-          const VariantSpec& vs = p.models[mi].variants[B.var_ref[v].second];
           in.vars[v].fixed = false;
           in.vars[v].cur = B.cur[v];
-          in.vars[v].min = std::max(vs.min_replicas, B.up_floor[v]);
+          in.vars[v].min = std::max(in.vars[v].min, B.up_floor[v]);
           B.pinned[mi] = B.following[mi] = false;
         }
         r = run(w);
