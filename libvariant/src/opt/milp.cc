@@ -8,13 +8,12 @@
 //        n_v - a_v + b_v = cur_v                    (transition, when w > 0)
 //        min_v <= n_v <= max_v, n integer, all else >= 0.
 // The LP relaxation (n continuous) is solved first and reported as lp_bound.
-#include <lp_lib.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
 
+#include "opt/lp_handle.h"
 #include "opt/solver.h"
 
 namespace variant::opt {
@@ -22,17 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct LpDeleter {
-  void operator()(lprec* lp) const { delete_lp(lp); }
-};
-
-struct Deadline {
-  Clock::time_point t;
-};
-
-int __WINAPI AbortAt(lprec*, void* handle) {
-  return Clock::now() > static_cast<Deadline*>(handle)->t ? TRUE : FALSE;
-}
 
 }  // namespace
 
