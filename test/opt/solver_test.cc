@@ -284,7 +284,9 @@ TEST(Solver, SyntheticClusterFastIsFeasibleWithValidBound) {
 // The benchmark's size (issue 3): the first greedy is skipped there and the exchange
 // between models (Master) runs with two mixes per model. Every cap must still hold,
 // every slice be served and the bound stay below the answer; the gap guards the
-// exchange (3.05% on this seed before it, 2.67% with it).
+// exchange (3.05% on this seed before it, 2.67% with a subgradient-priced selection,
+// 2.17% with the 0/1 program over the columns, where swaps that need each other's
+// accelerators are taken together).
 TEST(Solver, BenchmarkSizeExchangeKeepsCapsAndValidBound) {
   SynthSpec sp;
   sp.models = 1000;
@@ -303,7 +305,7 @@ TEST(Solver, BenchmarkSizeExchangeKeepsCapsAndValidBound) {
     }
   for (double u : f->unserved) EXPECT_EQ(u, 0);
   EXPECT_LE(f->lower_bound, f->objective);
-  EXPECT_LT(f->gap, 0.028);
+  EXPECT_LT(f->gap, 0.024);
 }
 
 TEST(Solver, InfeasibleMinimumsAreReported) {

@@ -20,8 +20,9 @@
 // same branch and bound with each candidate mix checked by a small assignment LP.
 // Last, an exchange between models (Master): each model's integer cover minimizers at
 // the best λ and at λ raised where those minimizers over-ask the capped types are
-// alternative mixes; a choice of one mix per model is priced over those columns and
-// made to fit the caps, which lets one model give up a capped type to another.
+// alternative mixes; one mix per model is chosen by a 0/1 program over those columns
+// (lp_solve) within the caps and applied as a whole, which lets models trade capped
+// types that none could take alone.
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -29,6 +30,7 @@
 #include <functional>
 #include <numeric>
 
+#include "opt/lp_handle.h"
 #include "opt/solver.h"
 
 namespace variant::opt {
@@ -849,6 +851,11 @@ struct Fast {
     (*usedA)[x.accel] += sign * x.tp * n;
     for (int c = 0; c < C; ++c) (*usedC)[c] += sign * x.tp * in.caps[c].amount[x.accel] * n;
   }
+  // One candidate mix of a model for the exchange (Master).
+  struct MixCol {
+    std::vector<std::pair<int, int>> n;  // (variant, replicas > 0)
+    double cost = 0;                     // at list prices
+  };
   // The fractions of model m's slices in s (a mix's assignment is tried in place and
   // put back with Restore when not kept).
   struct Fractions {
@@ -1292,6 +1299,74 @@ struct Fast {
     return changed;
   }
 
+  // The exchange's choice of one column per model (column 0: its current mix; dl: each
+  // column's change in use of the U capped resources relative to it): at most one
+  // switch per model, Σ changes <= limit - base, least list-price cost. Solved by
+  // lp_solve as a 0/1 program; its LP relaxation leaves at most U models fractional,
+  // so the first integer solution of the branch and bound (set_break_at_first) is
+  // near the LP value and takes 1-10 ms at 1,000×40×8. False (no change)
+  // when nothing integer was found within 50 ms.
+  static bool SelectColumns(const std::vector<std::vector<MixCol>>& mc,
+                            const std::vector<std::vector<double>>& dl,
+                            const std::vector<double>& base, const std::vector<double>& limit,
+                            std::vector<int>* sel) {
+    const int M = static_cast<int>(mc.size());
+    const int U = static_cast<int>(base.size());
+    std::vector<int> colq, colj;
+    for (int q = 0; q < M; ++q)
+      for (size_t j = 1; j < mc[q].size(); ++j) {
+        colq.push_back(q);
+        colj.push_back(static_cast<int>(j));
+      }
+    const int N = static_cast<int>(colq.size());
+    LpPtr lp(make_lp(0, N));
+    if (!lp) return false;
+    lprec* L = lp.get();
+    set_verbose(L, 1);
+    set_minim(L);
+    std::vector<double> obj(N + 1, 0);
+    for (int c = 0; c < N; ++c) {
+      obj[c + 1] = mc[colq[c]][colj[c]].cost - mc[colq[c]][0].cost;
+      set_binary(L, c + 1, TRUE);
+    }
+    set_obj_fn(L, obj.data());
+    set_add_rowmode(L, TRUE);
+    std::vector<int> idx;
+    std::vector<double> val;
+    for (int c = 0; c < N;) {  // one switch per model
+      idx.clear();
+      val.clear();
+      for (const int q = colq[c]; c < N && colq[c] == q; ++c) {
+        idx.push_back(c + 1);
+        val.push_back(1);
+      }
+      add_constraintex(L, static_cast<int>(idx.size()), val.data(), idx.data(), LE, 1.0);
+    }
+    for (int u = 0; u < U; ++u) {
+      idx.clear();
+      val.clear();
+      for (int c = 0; c < N; ++c)
+        if (const double d = dl[colq[c]][colj[c] * U + u]; d != 0) {
+          idx.push_back(c + 1);
+          val.push_back(d);
+        }
+      add_constraintex(L, static_cast<int>(idx.size()), val.data(), idx.data(), LE,
+                       std::max(0.0, limit[u] - base[u]));
+    }
+    set_add_rowmode(L, FALSE);
+    set_break_at_first(L, TRUE);
+    Deadline dl50{Clock::now() + std::chrono::milliseconds(50)};
+    put_abortfunc(L, AbortAt, &dl50);
+    const int ret = solve(L);
+    if (ret != OPTIMAL && ret != SUBOPTIMAL) return false;
+    double* xs = nullptr;
+    if (!get_ptr_variables(L, &xs)) return false;
+    sel->assign(M, 0);
+    for (int c = 0; c < N; ++c)
+      if (xs[c] > 0.5) (*sel)[colq[c]] = colj[c];
+    return true;
+  }
+
   // Exchange between models (docs/decision.md, "Solvers"): each movable model may take
   // one of a few alternative mixes (cols: integer cover minimizers at several prices,
   // one replica count per variant, -1 where none), besides its current one. A
@@ -1301,13 +1376,9 @@ struct Fast {
   // more at list prices are undone where the result still fits. The best selection
   // over the steps is applied to s, each switch checked by AssignModel. The caps are
   // never exceeded: every switch is checked against the running use.
-  void Master(Solution* s, const std::vector<std::vector<double>>& cols,
-              const std::vector<double>& lam0) const {
+  void Master(Solution* s, const std::vector<std::vector<double>>& cols) const {
     if (in.transition > 0 || cols.empty()) return;
-    struct Col {
-      std::vector<std::pair<int, int>> n;  // (variant, replicas > 0)
-      double cost = 0;
-    };
+    using Col = MixCol;
     std::vector<int> cap_a;  // capped accelerators
     for (int a = 0; a < A; ++a)
       if (in.accels[a].count >= 0) cap_a.push_back(a);
@@ -1395,94 +1466,27 @@ struct Fast {
     }
     const int M = static_cast<int>(mods.size());
     if (M == 0) return;
-    std::vector<double> lam(U, 0);
-    for (int k = 0; k < K; ++k) lam[k] = lam0[cap_a[k]];
-    std::vector<int> sel(M), order, best_sel, best_order;
-    std::vector<double> key(M), use(U);
-    double best_save = 0;
-    auto fits = [&](const double* d, double sign) {
-      for (int u = 0; u < U; ++u)
-        if (use[u] + sign * d[u] > limit[u] + kEps) return false;
-      return true;
-    };
-    const int kSteps = 60;
-    for (int t = 0; t < kSteps; ++t) {
-      // Each model's cheapest column at lam.
-      std::vector<double> g(U, 0);
-      for (int q = 0; q < M; ++q) {
-        double bc = 0;
-        sel[q] = 0;
-        for (size_t j = 1; j < mc[q].size(); ++j) {
-          double c = mc[q][j].cost - mc[q][0].cost;
-          for (int u = 0; u < U; ++u) c += lam[u] * dl[q][j * U + u];
-          if (c < bc) {
-            bc = c;
-            sel[q] = static_cast<int>(j);
-          }
-        }
-        key[q] = bc;
-        if (sel[q] > 0)
-          for (int u = 0; u < U; ++u) g[u] += dl[q][sel[q] * U + u];
+    std::vector<int> sel;
+    if (!SelectColumns(mc, dl, base, limit, &sel)) return;
+    std::vector<double> use = base;
+    for (int q = 0; q < M; ++q)
+      for (int u = 0; u < U; ++u) use[u] += dl[q][sel[q] * U + u];
+    for (int u = 0; u < U; ++u)
+      if (use[u] > limit[u] + kEps) return;  // lp_solve's tolerance; keep s as it is
+    // Applied at once: the selection fits as a whole, though one switch may need what
+    // another frees. Every column passed the assignment above; should one fail now,
+    // nothing is changed.
+    const Solution before = *s;
+    for (int q = 0; q < M; ++q) {
+      const int j = sel[q];
+      if (j == 0) continue;
+      if (!AssignModel(mods[q], mc[q][j].n, s)) {
+        *s = before;
+        return;
       }
-      // Repair: switches in order of λ-priced change, each if it fits.
-      order.clear();
-      for (int q = 0; q < M; ++q)
-        if (sel[q] > 0) order.push_back(q);
-      std::sort(order.begin(), order.end(), [&](int a, int b) { return key[a] < key[b]; });
-      use = base;
-      std::vector<char> on(M, 0);
-      std::vector<int> seq;  // switches in the order taken
-      double save = 0;
-      for (int pass = 0; pass < 2; ++pass)
-        for (int q : order) {
-          if (on[q] || !fits(&dl[q][sel[q] * U], 1)) continue;
-          for (int u = 0; u < U; ++u) use[u] += dl[q][sel[q] * U + u];
-          on[q] = 1;
-          seq.push_back(q);
-          save += mc[q][0].cost - mc[q][sel[q]].cost;
-        }
-      for (auto it = order.rbegin(); it != order.rend(); ++it) {
-        const int q = *it;
-        if (!on[q] || mc[q][sel[q]].cost <= mc[q][0].cost || !fits(&dl[q][sel[q] * U], -1)) continue;
-        for (int u = 0; u < U; ++u) use[u] -= dl[q][sel[q] * U + u];
-        on[q] = 0;
-        save -= mc[q][0].cost - mc[q][sel[q]].cost;
-      }
-      if (save > best_save) {
-        best_save = save;
-        best_sel.assign(M, 0);
-        best_order.clear();
-        for (int q : seq)
-          if (on[q]) {
-            best_sel[q] = sel[q];
-            best_order.push_back(q);
-          }
-      }
-      // Step on the excess of the unrepaired selection, relative to each limit.
-      const double a = 0.05 / (1 + t / 10.0);
-      for (int u = 0; u < U; ++u) {
-        const double ref = u < K ? in.accels[cap_a[u]].cost : 1.0;
-        lam[u] = std::max(0.0, lam[u] + a * ref * (base[u] + g[u] - limit[u]) / std::max(1.0, limit[u]));
-      }
+      for (int v : model_vars[mods[q]]) s->n[v] = 0;
+      for (const auto& [v, n] : mc[q][j].n) s->n[v] = n;
     }
-    if (best_order.empty()) return;
-    // Apply in the repair's order, each switch checked against the running use and
-    // by the assignment.
-    use = base;
-    // Two passes: a switch that needs what a later one frees (its earlier partner
-    // having been undone) gets its turn in the second.
-    std::vector<char> done(M, 0);
-    for (int pass = 0; pass < 2; ++pass)
-      for (int q : best_order) {
-        const int j = best_sel[q];
-        if (done[q]) continue;
-        if (!fits(&dl[q][j * U], 1)) continue;
-        done[q] = 1;
-        if (!AssignModel(mods[q], mc[q][j].n, s)) continue;
-        for (int v : model_vars[mods[q]]) s->n[v] = 0;
-        for (const auto& [v, n] : mc[q][j].n) s->n[v] = n;
-        for (int u = 0; u < U; ++u) use[u] += dl[q][j * U + u];
-      }
     Evaluate(in, s);
   }
 
@@ -1787,7 +1791,7 @@ Result<Solution> SolveFast(const Instance& in) {
   {
     // Exchange between models over the integer minimizers' mixes (Master).
     Solution before = best;
-    f.Master(&best, cols, best_lam);
+    f.Master(&best, cols);
     f.Refill(&best);
     if (best.objective > before.objective) best = std::move(before);
   }
