@@ -286,7 +286,8 @@ TEST(Solver, SyntheticClusterFastIsFeasibleWithValidBound) {
 // every slice be served and the bound stay below the answer; the gap guards the
 // exchange (3.05% on this seed before it, 2.67% with a subgradient-priced selection,
 // 2.17% with the 0/1 program over the columns, where swaps that need each other's
-// accelerators are taken together).
+// accelerators are taken together, 1.83% with the second column set from a
+// both-signs subgradient step).
 TEST(Solver, BenchmarkSizeExchangeKeepsCapsAndValidBound) {
   SynthSpec sp;
   sp.models = 1000;
@@ -305,7 +306,7 @@ TEST(Solver, BenchmarkSizeExchangeKeepsCapsAndValidBound) {
     }
   for (double u : f->unserved) EXPECT_EQ(u, 0);
   EXPECT_LE(f->lower_bound, f->objective);
-  EXPECT_LT(f->gap, 0.024);
+  EXPECT_LT(f->gap, 0.021);
 }
 
 TEST(Solver, InfeasibleMinimumsAreReported) {

@@ -19,7 +19,7 @@
 // re-mixed at the best λ's prices within the accelerators the others leave, by the
 // same branch and bound with each candidate mix checked by a small assignment LP.
 // Last, an exchange between models (Master): each model's integer cover minimizers at
-// the best λ and at λ raised where those minimizers over-ask the capped types are
+// the best λ and at λ moved one subgradient step on those minimizers' excess use are
 // alternative mixes; one mix per model is chosen by a 0/1 program over those columns
 // (lp_solve) within the caps and applied as a whole, which lets models trade capped
 // types that none could take alone.
@@ -75,9 +75,7 @@ struct Fast {
   // *model_ic when given (-inf where not computed).
   double Bound(const std::vector<double>& lam, const std::vector<double>& mu,
                std::vector<double>* gA, std::vector<double>* gC, bool strong = false,
-               std::vector<double>* model_ic = nullptr, std::vector<double>* mix = nullptr,
-               const std::vector<char>* skip = nullptr,
-               std::vector<double>* model_lb = nullptr) const {
+               std::vector<double>* model_ic = nullptr, std::vector<double>* mix = nullptr) const {
     const double w = in.transition;
     // Scratch reused across calls (one Fast per solve; a fresh 4·V allocation per
     // call was a noticeable share of the time in page faults).
@@ -101,12 +99,7 @@ struct Fast {
     for (int a = 0; a < A; ++a)
       if (in.accels[a].count >= 0) total -= lam[a] * in.accels[a].count;
     for (int c = 0; c < C; ++c) total -= mu[c] * in.caps[c].total;
-    if (model_lb) model_lb->resize(in.n_models, 0);
     for (int m = 0; m < in.n_models; ++m) {
-      if (skip && (*skip)[m]) {
-        total += (*model_lb)[m];
-        continue;
-      }
       double lp1 = 0, lp2 = 0, allU = 0, min1 = INFINITY, min2 = INFINITY, mins1 = 0, mins2 = 0,
              const2 = 0, fixedc = 0;
       bool any_fixed_cap = false, any_rate = false;
@@ -196,9 +189,7 @@ struct Fast {
           if (!proven) lb1 = std::max(lb1, Knapsack(m, p1));
         }
       }
-      const double part = fixedc + (use2 ? std::max(lb1, lb2 + const2) : lb1);
-      if (model_lb) (*model_lb)[m] = part;
-      total += part;
+      total += fixedc + (use2 ? std::max(lb1, lb2 + const2) : lb1);
     }
     if (gA) {
       gA->assign(A, 0);
@@ -1730,49 +1721,30 @@ Result<Solution> SolveFast(const Instance& in) {
   std::vector<double> model_ic;
   std::vector<std::vector<double>> cols(1);
   {
-    std::vector<double> model_lb;
-    lb = std::max(lb, f.Bound(best_lam, best_mu, &gA, &gC, true, &model_ic, &cols[0], nullptr, &model_lb));
-    // gA, gC: the integer minimizers' excess use. One more pass at prices raised where
-    // it is positive gives each model using those types a second mix for the
-    // exchange (Master); the models that use none keep their part (prices only rose, so
-    // it stays a valid bound) and are skipped.
-    const double kEta = 0.003;
+    lb = std::max(lb, f.Bound(best_lam, best_mu, &gA, &gC, true, &model_ic, &cols[0]));
+    // gA, gC: the integer minimizers' excess use over the capped counts. One subgradient
+    // step on it (both signs: a type they leave idle gets cheaper, one they over-ask
+    // dearer) and a second integer pass there: its bound counts if higher, and its
+    // minimizers are each model's second mix for the exchange (Master), mixes that fit
+    // the caps better together. The local search keeps the first λ's prices (its
+    // skip test compares with model_ic at those prices).
+    const double kEta = 0.02;
     double norm = 0;
     for (int a = 0; a < A; ++a) {
-      if (in.accels[a].count < 0 || gA[a] < 0) gA[a] = 0;
+      if (in.accels[a].count < 0 || (gA[a] < 0 && best_lam[a] <= 0)) gA[a] = 0;
       norm += gA[a] * gA[a];
     }
     for (int c = 0; c < C; ++c) {
-      if (gC[c] < 0) gC[c] = 0;
+      if (gC[c] < 0 && best_mu[c] <= 0) gC[c] = 0;
       norm += gC[c] * gC[c];
     }
     if (norm > 0) {
       const double step = kEta * std::abs(lb) / norm;
-      std::vector<double> lam2 = best_lam, mu2 = best_mu;
-      for (int a = 0; a < A; ++a) lam2[a] += step * gA[a];
-      for (int c = 0; c < C; ++c) mu2[c] += step * gC[c];
-      std::vector<char> skip(in.n_models, 1);
-      for (int m = 0; m < in.n_models; ++m) {
-        const auto& vs = f.model_vars[m];
-        if (cols[0][vs[0]] < 0) continue;
-        for (int v : vs) {
-          const auto& x = in.vars[v];
-          bool raised = gA[x.accel] > 0;
-          for (int c = 0; c < C; ++c) raised |= gC[c] > 0 && in.caps[c].amount[x.accel] > 0;
-          if (cols[0][v] > 0 && raised) skip[m] = 0;
-        }
-      }
-      std::vector<double> ic2;
+      std::vector<double> lam2 = best_lam, mu2 = best_mu, ic2;
+      for (int a = 0; a < A; ++a) lam2[a] = std::max(0.0, lam2[a] + step * gA[a]);
+      for (int c = 0; c < C; ++c) mu2[c] = std::max(0.0, mu2[c] + step * gC[c]);
       cols.emplace_back();
-      const double b = f.Bound(lam2, mu2, nullptr, nullptr, true, &ic2, &cols.back(), &skip, &model_lb);
-      if (b > lb) {
-        lb = b;
-        best_lam = lam2;
-        best_mu = mu2;
-        for (int m = 0; m < in.n_models; ++m)
-          if (skip[m]) ic2[m] = model_ic[m];
-        model_ic.swap(ic2);
-      }
+      lb = std::max(lb, f.Bound(lam2, mu2, nullptr, nullptr, true, &ic2, &cols.back()));
     }
   }
   f.Repack(&best);
