@@ -167,8 +167,9 @@ TEST(SimMetricsPrometheus, ThePrometheusCollectorThroughARealPrometheus) {
   SimPod a("llama-3-8b", "h100", 10, 600, 100, 21), b("llama-3-8b", "h100", 10, 600, 100, 22);
   int port = collector::testing::FreePort();
   collector::testing::Prometheus prom({a.port(), b.port()}, port);
+  ASSERT_TRUE(prom.ready()) << prom.log();
   collector::PrometheusOptions opt;
-  opt.server = {"127.0.0.1", port, ""};
+  opt.server = {"127.0.0.1", prom.port(), ""};
   opt.window = "10s";
   collector::PrometheusSource src(opt);
   const auto t0 = std::chrono::steady_clock::now();

@@ -21,8 +21,9 @@ TEST(PrometheusSource, DerivesDemandThroughARealPrometheus) {
   GrowingPod a, b;
   int port = FreePort();
   Prometheus prom({a.port(), b.port()}, port);
+  ASSERT_TRUE(prom.ready()) << prom.log();
   PrometheusOptions opt;
-  opt.server = {"127.0.0.1", port, ""};
+  opt.server = {"127.0.0.1", prom.port(), ""};
   opt.window = "10s";
   PrometheusSource src(opt);
   std::vector<bus::Metrics> out;
@@ -66,6 +67,24 @@ TEST(PrometheusSource, NoServerIsAnError) {
   std::string err;
   EXPECT_FALSE(src.Collect(&out, &err));
   EXPECT_FALSE(err.empty());
+}
+
+// The test helper itself: a port taken between FreePort and Prometheus' bind (a
+// parallel ctest) must not leave the tests waiting on a Prometheus that never started.
+TEST(PrometheusSource, TestPrometheusComesUpOnAnotherPortWhenItsPortIsTaken) {
+  const int taken = FreePort();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(taken));
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  GrowingPod a;
+  Prometheus prom({a.port()}, taken);
+  ::close(fd);
+  ASSERT_TRUE(prom.ready()) << prom.log();
+  EXPECT_NE(prom.port(), taken);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -72,9 +73,14 @@ class GrowingPod {
   int port_ = 0;
 };
 
+// A real Prometheus on loopback. The constructor returns once it answers /-/ready.
+// If it exits before that (another process took the port between FreePort and its
+// bind, which happens under a parallel ctest), it is started again on a new port, up
+// to four times; read the port it serves on from port(), and check ready() (log()
+// holds its last output when it never came up).
 class Prometheus {
  public:
-  Prometheus(const std::vector<int>& targets, int port) {
+  Prometheus(const std::vector<int>& targets, int port) : port_(port) {
     char tmpl[] = "/tmp/prom-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
     std::ofstream cfg(dir_ + "/prometheus.yml");
@@ -85,29 +91,68 @@ class Prometheus {
     }
     cfg << "]\n        labels: {variant: h100-tp1}\n";
     cfg.close();
+    for (int attempt = 0; attempt < 4 && !ready_; ++attempt) {
+      if (attempt > 0) port_ = FreePort();
+      Start();
+      ready_ = WaitReady();
+      if (!ready_) Stop();
+    }
+  }
+  ~Prometheus() {
+    Stop();
+    std::system(("rm -rf " + dir_).c_str());
+  }
+  int port() const { return port_; }
+  bool ready() const { return ready_; }
+  std::string log() const {
+    std::ifstream f(dir_ + "/prometheus.log");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  void Start() {
     pid_ = fork();
     if (pid_ == 0) {
       FILE* f = freopen((dir_ + "/prometheus.log").c_str(), "w", stderr);
       (void)f;
       std::string c = "--config.file=" + dir_ + "/prometheus.yml";
       std::string d = "--storage.tsdb.path=" + dir_ + "/data";
-      std::string w = "--web.listen-address=127.0.0.1:" + std::to_string(port);
+      std::string w = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
       execl(PROMETHEUS_BIN, PROMETHEUS_BIN, c.c_str(), d.c_str(), w.c_str(),
             static_cast<char*>(nullptr));
       _exit(127);
     }
   }
-  ~Prometheus() {
+  // Up to 30 s: true once /-/ready answers 200; false as soon as the process exited.
+  bool WaitReady() {
+    httplib::Client cli("127.0.0.1", port_);
+    cli.set_connection_timeout(1);
+    cli.set_read_timeout(1);
+    for (int i = 0; i < 300; ++i) {
+      int st;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      if (auto r = cli.Get("/-/ready"); r && r->status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+  void Stop() {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
       int st;
       waitpid(pid_, &st, 0);
     }
-    std::system(("rm -rf " + dir_).c_str());
+    pid_ = -1;
   }
 
- private:
   std::string dir_;
+  int port_;
+  bool ready_ = false;
   pid_t pid_ = -1;
 };
 

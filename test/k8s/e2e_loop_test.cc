@@ -315,8 +315,9 @@ TEST_F(E2ELoop, ThroughPrometheus) {
   collector::testing::GrowingPod pod_a, pod_b;
   int port = FreePort();
   collector::testing::Prometheus prom({pod_a.port(), pod_b.port()}, port);
+  ASSERT_TRUE(prom.ready()) << prom.log();
   collector::PrometheusOptions opt;
-  opt.server = {"127.0.0.1", port, ""};
+  opt.server = {"127.0.0.1", prom.port(), ""};
   opt.window = "10s";
   collector::PrometheusSource source(opt);
   bool done = false;
@@ -354,8 +355,9 @@ TEST_F(E2ELoop, SimulatedServersThroughPrometheus) {
   sim::testing::SimPod pod_b("llama-3-8b", "h100", 10, 800, 150, 42);
   int port = FreePort();
   collector::testing::Prometheus prom({pod_a.port(), pod_b.port()}, port);
+  ASSERT_TRUE(prom.ready()) << prom.log();
   collector::PrometheusOptions opt;
-  opt.server = {"127.0.0.1", port, ""};
+  opt.server = {"127.0.0.1", prom.port(), ""};
   opt.window = "10s";
   collector::PrometheusSource source(opt);
   const auto t0 = std::chrono::steady_clock::now();
