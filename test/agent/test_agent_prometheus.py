@@ -23,23 +23,48 @@ def query(port, expr):
         return json.loads(r.read().decode())
 
 
+def start_prometheus(cfg_path, tsdb, log):
+    """Prometheus on a free loopback port, once /-/ready answers. Started again on a
+    new port if it exits first (its port taken between free_port and its bind under a
+    parallel ctest), up to four times. (None, None) if it never came up."""
+    for _ in range(4):
+        port = H.free_port()
+        prom = subprocess.Popen(
+            [PROMETHEUS, "--config.file=" + cfg_path, "--storage.tsdb.path=" + tsdb,
+             "--web.listen-address=127.0.0.1:%d" % port],
+            stdout=log, stderr=subprocess.STDOUT)
+        end = time.time() + 30
+        while time.time() < end and prom.poll() is None:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/-/ready" % port, timeout=1) as r:
+                    if r.status == 200:
+                        return prom, port
+            except OSError:
+                pass
+            time.sleep(0.1)
+        if prom.poll() is None:
+            prom.kill()
+        prom.wait()
+    return None, None
+
+
 @unittest.skipUnless(os.path.exists(PROMETHEUS), "Debian package prometheus not installed")
 class PrometheusScrapeTest(unittest.TestCase):
     def test_prometheus_reads_desired_replicas(self):
         with H.temp_dir() as d:
             cfg = H.base_config(d)
             agent = H.Agent(cfg, d).start()
-            prom_port = H.free_port()
             prom_cfg = os.path.join(d, "prometheus.yml")
             with open(prom_cfg, "w") as f:
                 f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                         "scrape_configs:\n  - job_name: variant-agent\n"
                         "    static_configs:\n      - targets: ['%s']\n" % cfg["metrics_listen"])
             prom_log = open(os.path.join(d, "prometheus.log"), "wb")
-            prom = subprocess.Popen(
-                [PROMETHEUS, "--config.file=" + prom_cfg, "--storage.tsdb.path=" + os.path.join(d, "tsdb"),
-                 "--web.listen-address=127.0.0.1:%d" % prom_port],
-                stdout=prom_log, stderr=subprocess.STDOUT)
+            prom, prom_port = start_prometheus(prom_cfg, os.path.join(d, "tsdb"), prom_log)
+            if prom is None:
+                prom_log.close()
+                agent.stop()
+                self.fail("Prometheus never came up: " + open(prom_log.name).read()[-3000:])
             ctx = zmq.Context()
             try:
                 sub = H.Subscriber(ctx, cfg)
