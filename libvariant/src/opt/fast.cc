@@ -1360,21 +1360,17 @@ struct Fast {
 
   // Exchange between models (docs/decision.md, "Solvers"): each movable model may take
   // one of a few alternative mixes (cols: integer cover minimizers at several prices,
-  // one replica count per variant, -1 where none), besides its current one. A
-  // selection is priced by subgradient steps on multipliers for the capped
-  // accelerators over these columns only, then made feasible in order of λ-priced
-  // change (a switch is taken only if everything still fits), and switches that cost
-  // more at list prices are undone where the result still fits. The best selection
-  // over the steps is applied to s, each switch checked by AssignModel. The caps are
-  // never exceeded: every switch is checked against the running use.
-  void Master(Solution* s, const std::vector<std::vector<double>>& cols) const {
-    if (in.transition > 0 || cols.empty()) return;
-    using Col = MixCol;
+  // one replica count per variant, -1 where none), besides its current one. The
+  // selection (SelectColumns) fits the caps as a whole and is applied to s at once.
+  // False when a selected mix failed its assignment after all: s is then partly
+  // changed, and the caller puts back its copy.
+  bool Master(Solution* s, const std::vector<std::vector<double>>& cols) const {
+    if (in.transition > 0 || cols.empty()) return true;
     std::vector<int> cap_a;  // capped accelerators
     for (int a = 0; a < A; ++a)
       if (in.accels[a].count >= 0) cap_a.push_back(a);
     const int K = static_cast<int>(cap_a.size());
-    if (K == 0 && C == 0) return;
+    if (K == 0 && C == 0) return true;
     const int U = K + C;  // resources: capped accelerators, then caps
     std::vector<double> base(U, 0), limit(U, 0);
     for (int k = 0; k < K; ++k) limit[k] = in.accels[cap_a[k]].count;
@@ -1390,12 +1386,12 @@ struct Fast {
     // Per movable model: column 0 its current mix, then distinct alternatives, each
     // with its change in use (delta) relative to column 0.
     std::vector<int> mods;
-    std::vector<std::vector<Col>> mc;
+    std::vector<std::vector<MixCol>> mc;
     std::vector<std::vector<double>> dl;  // per model: columns × U deltas
     for (int m = 0; m < in.n_models; ++m) {
       if (!Movable(m, *s)) continue;
       const auto& vs = model_vars[m];
-      std::vector<Col> cs(1);
+      std::vector<MixCol> cs(1);
       for (int v : vs)
         if (s->n[v] > 0) {
           cs[0].n.push_back({v, s->n[v]});
@@ -1403,7 +1399,7 @@ struct Fast {
         }
       for (const auto& mix : cols) {
         if (mix[vs[0]] < 0) continue;
-        Col c;
+        MixCol c;
         for (int v : vs)
           if (mix[v] > 0) {
             c.n.push_back({v, static_cast<int>(mix[v])});
@@ -1456,29 +1452,25 @@ struct Fast {
       dl.push_back(std::move(d));
     }
     const int M = static_cast<int>(mods.size());
-    if (M == 0) return;
+    if (M == 0) return true;
     std::vector<int> sel;
-    if (!SelectColumns(mc, dl, base, limit, &sel)) return;
+    if (!SelectColumns(mc, dl, base, limit, &sel)) return true;
     std::vector<double> use = base;
     for (int q = 0; q < M; ++q)
       for (int u = 0; u < U; ++u) use[u] += dl[q][sel[q] * U + u];
     for (int u = 0; u < U; ++u)
-      if (use[u] > limit[u] + kEps) return;  // lp_solve's tolerance; keep s as it is
+      if (use[u] > limit[u] + kEps) return true;  // lp_solve's tolerance; keep s as it is
     // Applied at once: the selection fits as a whole, though one switch may need what
-    // another frees. Every column passed the assignment above; should one fail now,
-    // nothing is changed.
-    const Solution before = *s;
+    // another frees. Every column passed the assignment above.
     for (int q = 0; q < M; ++q) {
       const int j = sel[q];
       if (j == 0) continue;
-      if (!AssignModel(mods[q], mc[q][j].n, s)) {
-        *s = before;
-        return;
-      }
+      if (!AssignModel(mods[q], mc[q][j].n, s)) return false;
       for (int v : model_vars[mods[q]]) s->n[v] = 0;
       for (const auto& [v, n] : mc[q][j].n) s->n[v] = n;
     }
     Evaluate(in, s);
+    return true;
   }
 
   // Serves what is still unserved from spare capacity anywhere (capacity freed by
@@ -1763,9 +1755,9 @@ Result<Solution> SolveFast(const Instance& in) {
   {
     // Exchange between models over the integer minimizers' mixes (Master).
     Solution before = best;
-    f.Master(&best, cols);
-    f.Refill(&best);
-    if (best.objective > before.objective) best = std::move(before);
+    const bool ok = f.Master(&best, cols);
+    if (ok) f.Refill(&best);
+    if (!ok || best.objective > before.objective) best = std::move(before);
   }
   // Under shortage the greedy's assignment over its replicas can be far from the best
   // one (which slice gets which scarce capacity). For moderate sizes re-assign by LP
