@@ -165,8 +165,7 @@ TEST(SimMetricsPrometheus, ThePrometheusCollectorThroughARealPrometheus) {
   // Pods whose virtual clock follows the wall clock, so Prometheus' rate() over its
   // scrape timestamps sees the simulated rate.
   SimPod a("llama-3-8b", "h100", 10, 600, 100, 21), b("llama-3-8b", "h100", 10, 600, 100, 22);
-  int port = collector::testing::FreePort();
-  collector::testing::Prometheus prom({a.port(), b.port()}, port);
+  collector::testing::Prometheus prom({a.port(), b.port()});
   ASSERT_TRUE(prom.ready()) << prom.log();
   collector::PrometheusOptions opt;
   opt.server = {"127.0.0.1", prom.port(), ""};

@@ -19,8 +19,7 @@ using testing::Prometheus;
 
 TEST(PrometheusSource, DerivesDemandThroughARealPrometheus) {
   GrowingPod a, b;
-  int port = FreePort();
-  Prometheus prom({a.port(), b.port()}, port);
+  Prometheus prom({a.port(), b.port()});
   ASSERT_TRUE(prom.ready()) << prom.log();
   PrometheusOptions opt;
   opt.server = {"127.0.0.1", prom.port(), ""};

@@ -80,7 +80,9 @@ class GrowingPod {
 // holds its last output when it never came up).
 class Prometheus {
  public:
-  Prometheus(const std::vector<int>& targets, int port) : port_(port) {
+  // port 0: a free one.
+  explicit Prometheus(const std::vector<int>& targets, int port = 0)
+      : port_(port > 0 ? port : FreePort()) {
     char tmpl[] = "/tmp/prom-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
     std::ofstream cfg(dir_ + "/prometheus.yml");

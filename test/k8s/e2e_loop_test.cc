@@ -313,8 +313,7 @@ TEST_F(E2ELoop, ThroughPrometheus) {
   // Two pods whose counters grow with each scrape, scraped by a real Prometheus that
   // labels them variant=h100-tp1; the collector reads Prometheus' HTTP API.
   collector::testing::GrowingPod pod_a, pod_b;
-  int port = FreePort();
-  collector::testing::Prometheus prom({pod_a.port(), pod_b.port()}, port);
+  collector::testing::Prometheus prom({pod_a.port(), pod_b.port()});
   ASSERT_TRUE(prom.ready()) << prom.log();
   collector::PrometheusOptions opt;
   opt.server = {"127.0.0.1", prom.port(), ""};
@@ -353,8 +352,7 @@ TEST_F(E2ELoop, SimulatedServers) {
 TEST_F(E2ELoop, SimulatedServersThroughPrometheus) {
   sim::testing::SimPod pod_a("llama-3-8b", "h100", 10, 800, 150, 41);
   sim::testing::SimPod pod_b("llama-3-8b", "h100", 10, 800, 150, 42);
-  int port = FreePort();
-  collector::testing::Prometheus prom({pod_a.port(), pod_b.port()}, port);
+  collector::testing::Prometheus prom({pod_a.port(), pod_b.port()});
   ASSERT_TRUE(prom.ready()) << prom.log();
   collector::PrometheusOptions opt;
   opt.server = {"127.0.0.1", prom.port(), ""};
