@@ -47,6 +47,7 @@ struct Fast {
   const Instance& in;
   int V, D, A, C;
   std::vector<std::vector<int>> model_dems, model_vars;
+  std::vector<int> local;  // per variant: its position in model_vars[its model]
   std::vector<int> order;  // demand processing order
   mutable std::vector<double> scratch_[4];  // Bound's per-variant arrays
 
@@ -59,7 +60,11 @@ struct Fast {
     model_dems.resize(in.n_models);
     model_vars.resize(in.n_models);
     for (int d = 0; d < D; ++d) model_dems[in.dems[d].model].push_back(d);
-    for (int v = 0; v < V; ++v) model_vars[in.vars[v].model].push_back(v);
+    local.resize(V);
+    for (int v = 0; v < V; ++v) {
+      local[v] = static_cast<int>(model_vars[in.vars[v].model].size());
+      model_vars[in.vars[v].model].push_back(v);
+    }
   }
 
   // λ-adjusted price of one replica of v.
@@ -400,10 +405,6 @@ struct Fast {
       rho_c = std::min(rho_c, pen / w);
     }
     if (W <= 0) return false;
-    // Position of each variant in vs (a model's variants are few; V is large).
-    auto local_of = [&](int v) {
-      return static_cast<int>(std::lower_bound(vs.begin(), vs.end(), v) - vs.begin());
-    };
     // Two passes: count each variant's segments, then fill one flat buffer.
     const int nv = static_cast<int>(vs.size());
     std::vector<int> off(nv + 1, 0), fill;
@@ -423,7 +424,7 @@ struct Fast {
           ++role;
           if (w <= 0) continue;
           for (const auto& q : *L) {
-            const int j = local_of(q.var);
+            const int j = local[q.var];
             if (pass == 0)
               ++off[j + 1];
             else
