@@ -539,12 +539,12 @@ struct Fast {
       pen_w = std::min(pen_w, in.dems[i].penalty / w[t]);
     }
     if (W <= 0) return 0;
-    std::vector<double> a(V, 0);
+    std::vector<double> a(model_vars[m].size(), 0);  // by position in the model
     for (size_t t = 0; t < ds.size(); ++t) {
       const int i = ds[t];
       if (w[t] <= 0) continue;
       for (const auto* L : {&in.pd[i], &in.p[i], &in.d[i]})
-        for (const auto& q : *L) a[q.var] = std::max(a[q.var], q.cap * w[t]);
+        for (const auto& q : *L) a[local[q.var]] = std::max(a[local[q.var]], q.cap * w[t]);
     }
     struct Pool {
       int e = -1;
@@ -552,9 +552,10 @@ struct Fast {
     };
     Pool pool[3];  // by role
     for (int v : model_vars[m]) {
-      if (a[v] <= 0) continue;
+      const double av = a[local[v]];
+      if (av <= 0) continue;
       Pool& P = pool[in.vars[v].role];
-      const double r = p[v] / a[v];
+      const double r = p[v] / av;
       if (r < P.re) {
         P.r2 = P.re;
         P.re = r;
@@ -567,8 +568,9 @@ struct Fast {
       if (y <= 1e-12) return 0.0;
       if (P.e < 0 || cont <= P.re) return std::isfinite(cont) ? cont * y : INFINITY;
       const double r2 = std::min(P.r2, cont);
-      const double q = std::floor(y / a[P.e] + 1e-12);
-      const double rest = std::max(0.0, y - q * a[P.e]);
+      const double ae = a[local[P.e]];
+      const double q = std::floor(y / ae + 1e-12);
+      const double rest = std::max(0.0, y - q * ae);
       const double partial = rest <= 1e-12 ? p[P.e] * q : p[P.e] * q + rest * r2;
       return std::min(p[P.e] * (q + 1), partial);
     };
