@@ -8,7 +8,9 @@
 // linear under-estimator w·p·(cur − n). Any λ >= 0 gives a valid bound; λ follows
 // Polyak subgradient steps. At the best λ, (d) each model's cheapest integer replica
 // mix under an aggregated cover constraint (IntCover, branch and bound), which sees
-// the rounding of small models that the LP cannot.
+// the rounding of small models that the LP cannot; then a few bundle steps move λ on
+// that integer bound itself (IntegerDual), each search starting from the last
+// minimizers.
 //
 // Primal: a greedy at the λ-adjusted prices: slices in priority order (higher first),
 // each filling spare capacity of existing replicas, then adding replicas on its
@@ -16,13 +18,13 @@
 // replica whenever its load fits into other variants' spare capacity (or into fewer
 // replicas of a cheaper variant). The best primal over the λ sequence is kept, then
 // repacked per model and improved by a local search (Resolve): each model in turn
-// re-mixed at the best λ's prices within the accelerators the others leave, by the
-// same branch and bound with each candidate mix checked by a small assignment LP.
-// Last, an exchange between models (Master): each model's integer cover minimizers at
-// the best λ and at λ moved one subgradient step on those minimizers' excess use are
-// alternative mixes; one mix per model is chosen by a 0/1 program over those columns
-// (lp_solve) within the caps and applied as a whole, which lets models trade capped
-// types that none could take alone.
+// re-mixed at the best integer bound's prices within the accelerators the others
+// leave, by the same branch and bound with each candidate mix checked by a small
+// assignment LP. Last, an exchange between models (Master): each model's integer cover
+// minimizers at every λ the bound evaluated are alternative mixes; one mix per model is
+// chosen over those columns within the caps (the 0/1 program's LP relaxation, dived
+// and rounded) and applied as a whole, which lets models trade capped types that none
+// could take alone.
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -41,7 +43,19 @@ constexpr double kEps = 1e-9;
 // Branch-and-bound nodes per model: the integer cover bound (past it, the least bound
 // of the open subtrees) and the local search (past it, the best mix found so far).
 constexpr long kBoundNodes = 1000;
-constexpr long kResolveNodes = 1500;
+constexpr long kResolveNodes = 1000;
+// Bundle steps on the integer cover bound (IntegerDual), each one pass of the cover
+// search over all models (~15-20 ms at 1,000×40×8).
+constexpr int kBundleSteps = 4;
+// Re-solves of the exchange's LP that fix a fractional switch (SelectColumns); each
+// fix can make others fractional, and past ~10 the gain is < 0.01 points.
+constexpr int kDives = 16;
+
+// A point of the integer cover bound: multipliers, its value, each model's part.
+struct DualPoint {
+  std::vector<double> lam, mu, ic;
+  double L = -INFINITY;
+};
 
 struct Fast {
   const Instance& in;
@@ -50,6 +64,9 @@ struct Fast {
   std::vector<int> local;  // per variant: its position in model_vars[its model]
   std::vector<int> order;  // demand processing order
   mutable std::vector<double> scratch_[4];  // Bound's per-variant arrays
+  // Bound's cover searches start from these mixes (one replica count per variant, -1
+  // where none) when set: the minimizers at nearby prices.
+  mutable const std::vector<double>* warm_ = nullptr;
 
   explicit Fast(const Instance& i)
       : in(i),
@@ -235,7 +252,9 @@ struct Fast {
     // flat buffer.
     const std::pair<double, double>* seg = nullptr;
     int nseg = 0;
+    const double* tab = nullptr;  // F(0..nmax), in BuildCover's buffer (null: none)
     double F(int n) const {
+      if (tab && n <= nmax) return tab[n];
       double left = n, cov = 0;
       for (int g = 0; g < nseg; ++g) {
         const auto [eff, time] = seg[g];
@@ -307,6 +326,29 @@ struct Fast {
       return std::max(by_count, dz);
     }
     std::vector<int> best_n;  // counts of the best leaf recorded (empty: none)
+    // Starts from mix (replicas per variant of the model, vars; -1: none) when it covers
+    // this instance: its cost is then an incumbent from the first node. The search stays
+    // exact (the mix is one of its leaves); only its pruning starts earlier.
+    void Incumbent(const std::vector<double>& mix, const std::vector<int>& vars) {
+      if (mix[vars[0]] < 0) return;
+      double cov[3] = {0, 0, 0}, cost = 0;
+      int cnt[3] = {0, 0, 0};
+      long left = 0;  // replicas of variants that are not items here (dominated by U)
+      for (int v : vars) left += static_cast<long>(mix[v]);
+      std::vector<int> n(items.size(), 0);
+      for (size_t k = 0; k < items.size(); ++k) {
+        n[k] = std::min(static_cast<int>(mix[items[k].v]), items[k].nmax);
+        left -= static_cast<long>(mix[items[k].v]);
+        cov[items[k].role] += items[k].F(n[k]);
+        cnt[items[k].role] += n[k];
+        cost += n[k] * items[k].price;
+      }
+      const bool both = cnt[VARIANT_ROLE_P] > 0 && cnt[VARIANT_ROLE_D] > 0;
+      if (left == 0 && W - cov[0] - (both ? cov[1] + cov[2] : 0) <= tol && cost < best) {
+        best = cost;
+        best_n = std::move(n);
+      }
+    }
     void Record(double cost) {
       if (cost < best) {
         best = cost;
@@ -378,8 +420,13 @@ struct Fast {
   };
   // The cover instance of model m at prices p (see IntCover); false if nothing to cover.
   // The items' segments live in *flat.
+  struct CoverBuf {
+    std::vector<std::pair<double, double>> seg;  // the items' segments
+    std::vector<double> tab;                     // their F tables
+  };
   bool BuildCover(int m, const std::vector<double>& p, std::vector<CoverItem>* out, double* Wp,
-                  double* rho_cp, std::vector<std::pair<double, double>>* flat) const {
+                  double* rho_cp, CoverBuf* buf) const {
+    auto* flat = &buf->seg;
     const auto& ds = model_dems[m];
     const auto& vs = model_vars[m];
     const int nd = static_cast<int>(ds.size());
@@ -461,6 +508,33 @@ struct Fast {
     std::sort(items.begin(), items.end(), [](const CoverItem& a, const CoverItem& b) {
       return a.price * b.beta < b.price * a.beta;
     });
+    // F tabulated for the search (F(n) is called for every child of every node).
+    constexpr int kTabMax = 4096;
+    size_t need = 0;
+    for (const auto& it : items)
+      if (it.nmax <= kTabMax) need += it.nmax + 1;
+    buf->tab.resize(need);
+    double* t = buf->tab.data();
+    for (auto& it : items) {
+      if (it.nmax > kTabMax) continue;
+      double cov = 0;
+      int g = 0;
+      double left_g = it.nseg > 0 ? it.seg[0].second : 0;  // time left in segment g
+      t[0] = 0;
+      for (int n = 1; n <= it.nmax; ++n) {
+        double step = 1;
+        while (step > 0 && g < it.nseg) {
+          const double d = std::min(step, left_g);
+          cov += d * it.seg[g].first;
+          step -= d;
+          left_g -= d;
+          if (left_g <= 0 && ++g < it.nseg) left_g = it.seg[g].second;
+        }
+        t[n] = cov;
+      }
+      it.tab = t;
+      t += it.nmax + 1;
+    }
     *out = std::move(items);
     *Wp = W;
     *rho_cp = rho_c;
@@ -472,10 +546,11 @@ struct Fast {
                   std::vector<double>* mix = nullptr) const {
     *proven = true;
     std::vector<CoverItem> items;
-    std::vector<std::pair<double, double>> flat;
+    CoverBuf flat;
     double W = 0, rho_c = INFINITY;
     if (!BuildCover(m, p, &items, &W, &rho_c, &flat)) return 0;
     CoverSearch cs(items, W, rho_c, kBoundNodes);
+    if (warm_) cs.Incumbent(*warm_, model_vars[m]);
     cs.Run();
     if (mix && !cs.best_n.empty()) {
       for (int v : model_vars[m]) (*mix)[v] = 0;
@@ -587,6 +662,88 @@ struct Fast {
       }
     }
     return std::isfinite(lb) ? lb : 0.0;
+  }
+
+  // Bundle steps on the integer cover bound (docs/decision.md, "Fast solver"): a
+  // cutting-plane model of it over the capped dimensions (each evaluation k gives
+  // L(λ) <= L_k + g_k·(λ − λ_k), g_k its minimizers' excess use), maximized by lp_solve
+  // in a box around a centre, the last point that gained at least a tenth of the
+  // increase the model predicted for it; the box grows by half after such a step and
+  // halves after any other. The bound is not
+  // concave in λ (the cover weights move with the prices), so the model only proposes;
+  // every point is evaluated exactly and any is a valid bound. *best: the first point
+  // in (gA, gC its excess, cols->back() its minimizers), the best point out; each
+  // evaluation's minimizers are appended to *cols and start the next one's searches.
+  void IntegerDual(int steps, DualPoint* best, std::vector<double> gA, std::vector<double> gC,
+                   std::vector<std::vector<double>>* cols) const {
+    std::vector<int> dims;  // capped accelerators (a), then caps (A + c)
+    for (int a = 0; a < A; ++a)
+      if (in.accels[a].count >= 0) dims.push_back(a);
+    for (int c = 0; c < C; ++c) dims.push_back(A + c);
+    const int U = static_cast<int>(dims.size());
+    if (U == 0) return;
+    auto pack = [&](const std::vector<double>& a_part, const std::vector<double>& c_part) {
+      std::vector<double> x(U);
+      for (int u = 0; u < U; ++u) x[u] = dims[u] < A ? a_part[dims[u]] : c_part[dims[u] - A];
+      return x;
+    };
+    struct Cut {
+      std::vector<double> x, g;
+      double L;
+    };
+    std::vector<Cut> cuts{{pack(best->lam, best->mu), pack(gA, gC), best->L}};
+    int center = 0;
+    // Box half-widths: a share of each multiplier, at least of 5% of the type's price
+    // (a multiplier at 0 must be able to move).
+    constexpr double kShare = 0.15;
+    std::vector<double> half(U);
+    for (int u = 0; u < U; ++u) {
+      const double floor_ = dims[u] < A ? 0.05 * in.accels[dims[u]].cost : 0.1;
+      half[u] = kShare * std::max(cuts[0].x[u], floor_);
+    }
+    std::vector<double> row(U + 2), xs(U + 1);
+    for (int k = 0; k < steps; ++k) {
+      const Cut& cc = cuts[center];
+      LpPtr lp(make_lp(0, U + 1));  // λ (U), then the model's value v
+      if (!lp) return;
+      lprec* L = lp.get();
+      set_verbose(L, 1);
+      set_maxim(L);
+      std::fill(row.begin(), row.end(), 0.0);
+      row[U + 1] = 1;
+      set_obj_fn(L, row.data());
+      set_add_rowmode(L, TRUE);
+      for (const auto& ct : cuts) {  // v − g·λ <= L_k − g·λ_k
+        double rhs = ct.L;
+        for (int u = 0; u < U; ++u) {
+          row[u + 1] = -ct.g[u];
+          rhs -= ct.g[u] * ct.x[u];
+        }
+        row[U + 1] = 1;
+        add_constraint(L, row.data(), LE, rhs);
+      }
+      set_add_rowmode(L, FALSE);
+      for (int u = 0; u < U; ++u)
+        set_bounds(L, u + 1, std::max(0.0, cc.x[u] - half[u]), cc.x[u] + half[u]);
+      set_unbounded(L, U + 1);
+      if (solve(L) != OPTIMAL || !get_variables(L, xs.data())) return;
+      const double predicted = xs[U];
+      std::vector<double> lam = best->lam, mu = best->mu, ic;
+      for (int u = 0; u < U; ++u) (dims[u] < A ? lam[dims[u]] : mu[dims[u] - A]) = xs[u];
+      cols->emplace_back();
+      warm_ = &(*cols)[cols->size() - 2];
+      const double val = Bound(lam, mu, &gA, &gC, true, &ic, &cols->back());
+      warm_ = nullptr;
+      const double gain_min = 0.1 * (predicted - cuts[center].L);
+      cuts.push_back({pack(lam, mu), pack(gA, gC), val});
+      if (val > cuts[center].L + gain_min) {
+        center = static_cast<int>(cuts.size()) - 1;
+        for (auto& h : half) h *= 1.5;
+      } else {
+        for (auto& h : half) h *= 0.5;
+      }
+      if (val > best->L) *best = {std::move(lam), std::move(mu), std::move(ic), val};
+    }
   }
 
   // ---- primal ----
@@ -1245,7 +1402,7 @@ struct Fast {
     int changed = 0;
     std::vector<double> resid(A);
     std::vector<CoverItem> items;
-    std::vector<std::pair<double, double>> flat;
+    CoverBuf flat;
     for (int m = 0; m < in.n_models; ++m) {
       const auto& vs = model_vars[m];
       double cur = 0;
@@ -1295,11 +1452,13 @@ struct Fast {
 
   // The exchange's choice of one column per model (column 0: its current mix; dl: each
   // column's change in use of the U capped resources relative to it): at most one
-  // switch per model, Σ changes <= limit - base, least list-price cost. Solved by
-  // lp_solve as a 0/1 program; its LP relaxation leaves at most U models fractional,
-  // so the first integer solution of the branch and bound (set_break_at_first) is
-  // near the LP value and takes 1-10 ms at 1,000×40×8. False (no change)
-  // when nothing integer was found within 50 ms.
+  // switch per model, Σ changes <= limit - base, least list-price cost. The LP
+  // relaxation of that 0/1 program (lp_solve) leaves few switches fractional (at most
+  // U in a vertex); a dive fixes them one at a time, lowest column first, to 1 (to 0
+  // when 1 is infeasible), re-solving from the last basis, and RoundSelection settles
+  // what the dive leaves. Deterministic, unlike a time-limited branch and bound, whose
+  // first integer solution took 1 to over 50 ms at 1,000×40×8 and was no better. False
+  // (no change) when lp_solve fails.
   static bool SelectColumns(const std::vector<std::vector<MixCol>>& mc,
                             const std::vector<std::vector<double>>& dl,
                             const std::vector<double>& base, const std::vector<double>& limit,
@@ -1313,28 +1472,30 @@ struct Fast {
         colj.push_back(static_cast<int>(j));
       }
     const int N = static_cast<int>(colq.size());
+    std::vector<double> room(U);
+    for (int u = 0; u < U; ++u) room[u] = std::max(0.0, limit[u] - base[u]);
     LpPtr lp(make_lp(0, N));
     if (!lp) return false;
     lprec* L = lp.get();
     set_verbose(L, 1);
     set_minim(L);
     std::vector<double> obj(N + 1, 0);
-    for (int c = 0; c < N; ++c) {
-      obj[c + 1] = mc[colq[c]][colj[c]].cost - mc[colq[c]][0].cost;
-      set_binary(L, c + 1, TRUE);
-    }
+    for (int c = 0; c < N; ++c) obj[c + 1] = mc[colq[c]][colj[c]].cost - mc[colq[c]][0].cost;
     set_obj_fn(L, obj.data());
     set_add_rowmode(L, TRUE);
     std::vector<int> idx;
     std::vector<double> val;
-    for (int c = 0; c < N;) {  // one switch per model
+    for (int c = 0; c < N;) {  // one switch per model (a lone switch: its bound)
       idx.clear();
       val.clear();
       for (const int q = colq[c]; c < N && colq[c] == q; ++c) {
         idx.push_back(c + 1);
         val.push_back(1);
       }
-      add_constraintex(L, static_cast<int>(idx.size()), val.data(), idx.data(), LE, 1.0);
+      if (idx.size() > 1)
+        add_constraintex(L, static_cast<int>(idx.size()), val.data(), idx.data(), LE, 1.0);
+      else
+        set_upbo(L, idx[0], 1.0);
     }
     for (int u = 0; u < U; ++u) {
       idx.clear();
@@ -1344,30 +1505,103 @@ struct Fast {
           idx.push_back(c + 1);
           val.push_back(d);
         }
-      add_constraintex(L, static_cast<int>(idx.size()), val.data(), idx.data(), LE,
-                       std::max(0.0, limit[u] - base[u]));
+      add_constraintex(L, static_cast<int>(idx.size()), val.data(), idx.data(), LE, room[u]);
     }
     set_add_rowmode(L, FALSE);
-    set_break_at_first(L, TRUE);
-    Deadline dl50{Clock::now() + std::chrono::milliseconds(50)};
-    put_abortfunc(L, AbortAt, &dl50);
-    const int ret = solve(L);
-    if (ret != OPTIMAL && ret != SUBOPTIMAL) return false;
+    Deadline until{Clock::now() + std::chrono::milliseconds(100)};  // a safety net only
+    put_abortfunc(L, AbortAt, &until);
     double* xs = nullptr;
-    if (!get_ptr_variables(L, &xs)) return false;
+    if (solve(L) != OPTIMAL || !get_ptr_variables(L, &xs)) return false;
+    std::vector<char> left(N, 0);  // could be fixed neither way: left to the rounding
+    for (int dive = 0; dive < kDives; ++dive) {
+      int c = 0;
+      while (c < N && (left[c] || xs[c] <= 1e-6 || xs[c] >= 1 - 1e-6)) ++c;
+      if (c == N) break;
+      set_bounds(L, c + 1, 1, 1);
+      int ret = solve(L);
+      if (ret == INFEASIBLE) {
+        set_bounds(L, c + 1, 0, 0);
+        ret = solve(L);
+      }
+      if (ret == INFEASIBLE) {  // the other fixes need it partly
+        set_bounds(L, c + 1, 0, 1);
+        left[c] = 1;
+        ret = solve(L);
+      }
+      if (ret != OPTIMAL || !get_ptr_variables(L, &xs)) return false;
+    }
     sel->assign(M, 0);
     for (int c = 0; c < N; ++c)
       if (xs[c] > 0.5) (*sel)[colq[c]] = colj[c];
+    RoundSelection(mc, dl, std::move(room), sel);
     return true;
+  }
+
+  // Makes a selection (one column per model, as in SelectColumns) fit room (each
+  // resource's room at column 0 everywhere): while a resource is over, the switch that
+  // uses it and costs least to undo goes back to column 0, preferring one whose undoing
+  // puts no other resource over; then each model in turn takes its cheapest column that
+  // fits what the others leave.
+  static void RoundSelection(const std::vector<std::vector<MixCol>>& mc,
+                             const std::vector<std::vector<double>>& dl, std::vector<double> room,
+                             std::vector<int>* sel) {
+    const int M = static_cast<int>(mc.size());
+    const int U = static_cast<int>(room.size());
+    auto apply = [&](int q, int j, double sign) {
+      for (int u = 0; u < U; ++u) room[u] -= sign * dl[q][j * U + u];
+    };
+    for (int q = 0; q < M; ++q) apply(q, (*sel)[q], +1);
+    for (int guard = 0; guard < M; ++guard) {
+      int over = -1;
+      for (int u = 0; u < U; ++u)
+        if (room[u] < -kEps && (over < 0 || room[u] < room[over])) over = u;
+      if (over < 0) break;
+      int bq = -1;
+      double best = -1;
+      bool best_clean = false;
+      for (int q = 0; q < M; ++q) {
+        const int j = (*sel)[q];
+        const double du = j ? dl[q][j * U + over] : 0;
+        if (du <= 0) continue;
+        bool clean = true;
+        for (int u = 0; u < U && clean; ++u) clean = u == over || room[u] + dl[q][j * U + u] >= -kEps;
+        const double r = std::min(du, -room[over]) / std::max(kEps, mc[q][0].cost - mc[q][j].cost);
+        if ((clean && !best_clean) || (clean == best_clean && r > best)) {
+          best = r;
+          bq = q;
+          best_clean = clean;
+        }
+      }
+      if (bq < 0) break;  // cannot happen: column 0 everywhere fits
+      apply(bq, (*sel)[bq], -1);
+      (*sel)[bq] = 0;
+    }
+    for (int q = 0; q < M; ++q) {
+      const int cj = (*sel)[q];
+      apply(q, cj, -1);
+      int bj = cj;
+      for (size_t j = 0; j < mc[q].size(); ++j) {
+        if (mc[q][j].cost >= mc[q][bj].cost) continue;
+        bool fits = true;
+        for (int u = 0; u < U && fits; ++u) fits = dl[q][j * U + u] <= room[u] + kEps;
+        if (fits) bj = static_cast<int>(j);
+      }
+      (*sel)[q] = bj;
+      apply(q, bj, +1);
+    }
   }
 
   // Exchange between models (docs/decision.md, "Solvers"): each movable model may take
   // one of a few alternative mixes (cols: integer cover minimizers at several prices,
-  // one replica count per variant, -1 where none), besides its current one. The
-  // selection (SelectColumns) fits the caps as a whole and is applied to s at once.
-  // False when a selected mix failed its assignment after all: s is then partly
-  // changed, and the caller puts back its copy.
-  bool Master(Solution* s, const std::vector<std::vector<double>>& cols) const {
+  // one replica count per variant, -1 where none), besides its current one. With
+  // price (per replica, at the dual point), an alternative more than 2% dearer than the
+  // current mix at those prices is left out: at near-optimal multipliers it is unlikely
+  // to be chosen, and it would enlarge the selection's LP. Alternatives another one
+  // dominates are left out too. The selection (SelectColumns) fits the caps as a whole
+  // and is applied to s at once. False when a selected mix failed its assignment
+  // after all: s is then partly changed, and the caller puts back its copy.
+  bool Master(Solution* s, const std::vector<std::vector<double>>& cols,
+              const std::vector<double>* price = nullptr) const {
     if (in.transition > 0 || cols.empty()) return true;
     std::vector<int> cap_a;  // capped accelerators
     for (int a = 0; a < A; ++a)
@@ -1410,6 +1644,12 @@ struct Fast {
           }
         bool dup = false;
         for (const auto& o : cs) dup |= o.n == c.n;
+        if (!dup && !c.n.empty() && price) {  // dearer at the dual prices by > 2%
+          double p0 = 0, p1 = 0;
+          for (const auto& [v, n] : cs[0].n) p0 += (*price)[v] * n;
+          for (const auto& [v, n] : c.n) p1 += (*price)[v] * n;
+          dup = p1 > 1.02 * p0;
+        }
         if (!dup && !c.n.empty()) cs.push_back(std::move(c));
       }
       // Drop alternatives that cost more at list prices and free no capped resource
@@ -1449,6 +1689,30 @@ struct Fast {
       for (size_t j = 1; j < cs.size(); ++j) {
         for (const auto& [v, n] : cs[j].n) use_of(v, n, &d[j * U]);
         for (const auto& [v, n] : cs[0].n) use_of(v, -n, &d[j * U]);
+      }
+      // Drop alternatives another one dominates (no dearer, no more of any capped
+      // resource): a smaller 0/1 program with the same optimum.
+      if (cs.size() > 2) {
+        auto dominates = [&](size_t i, size_t j) {  // column i at least as good as j
+          if (cs[i].cost > cs[j].cost + kEps) return false;
+          for (int u = 0; u < U; ++u)
+            if (d[i * U + u] > d[j * U + u] + kEps) return false;
+          return true;
+        };
+        size_t w = 1;
+        for (size_t j = 1; j < cs.size(); ++j) {
+          bool dom = false;
+          for (size_t i = 1; i < cs.size() && !dom; ++i)  // an earlier survivor or a later column
+            if (i != j && (i < w || i > j) && dominates(i, j) && !(i > j && dominates(j, i))) dom = true;
+          if (dom) continue;
+          if (w != j) {
+            cs[w] = std::move(cs[j]);
+            std::copy(d.begin() + j * U, d.begin() + (j + 1) * U, d.begin() + w * U);
+          }
+          ++w;
+        }
+        cs.resize(w);
+        d.resize(w * U);
       }
       mods.push_back(m);
       mc.push_back(std::move(cs));
@@ -1711,36 +1975,17 @@ Result<Solution> SolveFast(const Instance& in) {
     if (!g.ok()) return g.status();
     best = std::move(g.value());
   }
-  // The integer cover bound at the best multipliers (valid for any λ >= 0); its
-  // per-model parts also steer the local search.
-  std::vector<double> model_ic;
+  // The integer cover bound at the best multipliers (valid for any λ >= 0), then a few
+  // bundle steps on it (IntegerDual). Each evaluation's minimizers are one more mix
+  // per model for the exchange (Master); the best point's prices and per-model parts
+  // steer the local search.
   std::vector<std::vector<double>> cols(1);
-  {
-    lb = std::max(lb, f.Bound(best_lam, best_mu, &gA, &gC, true, &model_ic, &cols[0]));
-    // gA, gC: the integer minimizers' excess use over the capped counts. One subgradient
-    // step on it (both signs: a type they leave idle gets cheaper, one they over-ask
-    // dearer) and a second integer pass there: its bound counts if higher, and its
-    // minimizers are each model's second mix for the exchange (Master), mixes that fit
-    // the caps better together. The local search keeps the first λ's prices (its
-    // skip test compares with model_ic at those prices).
-    const double kEta = 0.02;
-    double norm = 0;
-    for (int a = 0; a < A; ++a) {
-      if (in.accels[a].count < 0 || (gA[a] < 0 && best_lam[a] <= 0)) gA[a] = 0;
-      norm += gA[a] * gA[a];
-    }
-    for (int c = 0; c < C; ++c) {
-      if (gC[c] < 0 && best_mu[c] <= 0) gC[c] = 0;
-      norm += gC[c] * gC[c];
-    }
-    if (norm > 0) {
-      const double step = kEta * std::abs(lb) / norm;
-      std::vector<double> lam2 = best_lam, mu2 = best_mu, ic2;
-      for (int a = 0; a < A; ++a) lam2[a] = std::max(0.0, lam2[a] + step * gA[a]);
-      for (int c = 0; c < C; ++c) mu2[c] = std::max(0.0, mu2[c] + step * gC[c]);
-      cols.emplace_back();
-      lb = std::max(lb, f.Bound(lam2, mu2, nullptr, nullptr, true, &ic2, &cols.back()));
-    }
+  DualPoint dual{best_lam, best_mu, {}, 0};
+  dual.L = f.Bound(best_lam, best_mu, &gA, &gC, true, &dual.ic, &cols[0]);
+  lb = std::max(lb, dual.L);
+  if (capped) {
+    f.IntegerDual(kBundleSteps, &dual, gA, gC, &cols);
+    lb = std::max(lb, dual.L);
   }
   f.Repack(&best);
   f.Refill(&best);
@@ -1750,15 +1995,17 @@ Result<Solution> SolveFast(const Instance& in) {
     // the objective at list prices went down.
     Solution before = best;
     std::vector<double> pr(f.V);
-    for (int v = 0; v < f.V; ++v) pr[v] = f.LPrice(v, best_lam, best_mu);
-    f.Resolve(&best, kResolveNodes, pr, &model_ic);
+    for (int v = 0; v < f.V; ++v) pr[v] = f.LPrice(v, dual.lam, dual.mu);
+    f.Resolve(&best, kResolveNodes, pr, &dual.ic);
     f.Refill(&best);
     if (best.objective > before.objective) best = std::move(before);
   }
   {
     // Exchange between models over the integer minimizers' mixes (Master).
     Solution before = best;
-    const bool ok = f.Master(&best, cols);
+    std::vector<double> pr(f.V);
+    for (int v = 0; v < f.V; ++v) pr[v] = f.LPrice(v, dual.lam, dual.mu);
+    const bool ok = f.Master(&best, cols, &pr);
     if (ok) f.Refill(&best);
     if (!ok || best.objective > before.objective) best = std::move(before);
   }
