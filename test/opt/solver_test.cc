@@ -306,7 +306,7 @@ TEST(Solver, BenchmarkSizeExchangeKeepsCapsAndValidBound) {
     }
   for (double u : f->unserved) EXPECT_EQ(u, 0);
   EXPECT_LE(f->lower_bound, f->objective);
-  EXPECT_LT(f->gap, 0.021);
+  EXPECT_LT(f->gap, 0.014);
 }
 
 TEST(Solver, InfeasibleMinimumsAreReported) {
