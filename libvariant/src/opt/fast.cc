@@ -64,9 +64,6 @@ struct Fast {
   std::vector<int> local;  // per variant: its position in model_vars[its model]
   std::vector<int> order;  // demand processing order
   mutable std::vector<double> scratch_[4];  // Bound's per-variant arrays
-  // Bound's cover searches start from these mixes (one replica count per variant, -1
-  // where none) when set: the minimizers at nearby prices.
-  mutable const std::vector<double>* warm_ = nullptr;
 
   explicit Fast(const Instance& i)
       : in(i),
@@ -94,10 +91,12 @@ struct Fast {
 
   // Lagrangian bound at (lam, mu); fills usage (accelerators, caps) of the LP minimizer.
   // With strong, also the integer cover bound (IntCover) per model, each kept in
-  // *model_ic when given (-inf where not computed).
+  // *model_ic when given (-inf where not computed); the cover searches start from warm
+  // when given (IntCover).
   double Bound(const std::vector<double>& lam, const std::vector<double>& mu,
                std::vector<double>* gA, std::vector<double>* gC, bool strong = false,
-               std::vector<double>* model_ic = nullptr, std::vector<double>* mix = nullptr) const {
+               std::vector<double>* model_ic = nullptr, std::vector<double>* mix = nullptr,
+               const std::vector<double>* warm = nullptr) const {
     const double w = in.transition;
     // Scratch reused across calls (one Fast per solve; a fresh 4·V allocation per
     // call was a noticeable share of the time in page faults).
@@ -202,7 +201,7 @@ struct Fast {
         if (strong && !mins) {
           // The older aggregated cover bound only where the search stopped early.
           bool proven = false;
-          const double ic = IntCover(m, p1, &proven, mix);
+          const double ic = IntCover(m, p1, &proven, mix, warm);
           // The integer minimizer's use (not the LP's) in the subgradient.
           if (mix && (*mix)[model_vars[m][0]] >= 0)
             for (int v : model_vars[m]) cont[v] = (*mix)[v];
@@ -419,7 +418,7 @@ struct Fast {
     }
   };
   // The cover instance of model m at prices p (see IntCover); false if nothing to cover.
-  // The items' segments live in *flat.
+  // The items' segments and F tables live in *buf.
   struct CoverBuf {
     std::vector<std::pair<double, double>> seg;  // the items' segments
     std::vector<double> tab;                     // their F tables
@@ -542,15 +541,18 @@ struct Fast {
   }
   // With mix, the replicas of the best covering mix found go into (*mix)[v] for the
   // model's variants (left untouched if none was found).
+  // With warm (replicas per variant, -1 where none: the minimizers at nearby prices),
+  // the search starts from the model's mix there (CoverSearch::Incumbent).
   double IntCover(int m, const std::vector<double>& p, bool* proven,
-                  std::vector<double>* mix = nullptr) const {
+                  std::vector<double>* mix = nullptr,
+                  const std::vector<double>* warm = nullptr) const {
     *proven = true;
     std::vector<CoverItem> items;
     CoverBuf flat;
     double W = 0, rho_c = INFINITY;
     if (!BuildCover(m, p, &items, &W, &rho_c, &flat)) return 0;
     CoverSearch cs(items, W, rho_c, kBoundNodes);
-    if (warm_) cs.Incumbent(*warm_, model_vars[m]);
+    if (warm) cs.Incumbent(*warm, model_vars[m]);
     cs.Run();
     if (mix && !cs.best_n.empty()) {
       for (int v : model_vars[m]) (*mix)[v] = 0;
@@ -669,9 +671,9 @@ struct Fast {
   // L(λ) <= L_k + g_k·(λ − λ_k), g_k its minimizers' excess use), maximized by lp_solve
   // in a box around a centre, the last point that gained at least a tenth of the
   // increase the model predicted for it; the box grows by half after such a step and
-  // halves after any other. The bound is not
-  // concave in λ (the cover weights move with the prices), so the model only proposes;
-  // every point is evaluated exactly and any is a valid bound. *best: the first point
+  // halves after any other. The bound is not concave in λ (the cover weights move with
+  // the prices), so the model only proposes; every point is evaluated exactly and any
+  // is a valid bound. *best: the first point
   // in (gA, gC its excess, cols->back() its minimizers), the best point out; each
   // evaluation's minimizers are appended to *cols and start the next one's searches.
   void IntegerDual(int steps, DualPoint* best, std::vector<double> gA, std::vector<double> gC,
@@ -731,9 +733,8 @@ struct Fast {
       std::vector<double> lam = best->lam, mu = best->mu, ic;
       for (int u = 0; u < U; ++u) (dims[u] < A ? lam[dims[u]] : mu[dims[u] - A]) = xs[u];
       cols->emplace_back();
-      warm_ = &(*cols)[cols->size() - 2];
-      const double val = Bound(lam, mu, &gA, &gC, true, &ic, &cols->back());
-      warm_ = nullptr;
+      const double val =
+          Bound(lam, mu, &gA, &gC, true, &ic, &cols->back(), &(*cols)[cols->size() - 2]);
       const double gain_min = 0.1 * (predicted - cuts[center].L);
       cuts.push_back({pack(lam, mu), pack(gA, gC), val});
       if (val > cuts[center].L + gain_min) {
@@ -1699,12 +1700,14 @@ struct Fast {
             if (d[i * U + u] > d[j * U + u] + kEps) return false;
           return true;
         };
+        // Of equal columns the first stays.
+        std::vector<char> keep(cs.size(), 1);
+        for (size_t j = 1; j < cs.size(); ++j)
+          for (size_t i = 1; i < cs.size() && keep[j]; ++i)
+            if (i != j && (i < j ? keep[i] : !dominates(j, i)) && dominates(i, j)) keep[j] = 0;
         size_t w = 1;
         for (size_t j = 1; j < cs.size(); ++j) {
-          bool dom = false;
-          for (size_t i = 1; i < cs.size() && !dom; ++i)  // an earlier survivor or a later column
-            if (i != j && (i < w || i > j) && dominates(i, j) && !(i > j && dominates(j, i))) dom = true;
-          if (dom) continue;
+          if (!keep[j]) continue;
           if (w != j) {
             cs[w] = std::move(cs[j]);
             std::copy(d.begin() + j * U, d.begin() + (j + 1) * U, d.begin() + w * U);
@@ -1989,23 +1992,23 @@ Result<Solution> SolveFast(const Instance& in) {
   }
   f.Repack(&best);
   f.Refill(&best);
+  // Per replica at the best point's multipliers: the local search's prices, and the
+  // exchange's filter of its columns.
+  std::vector<double> dual_price(f.V);
+  for (int v = 0; v < f.V; ++v) dual_price[v] = f.LPrice(v, dual.lam, dual.mu);
   {
     // Local search at the best λ's prices: a model moves to a mix that costs less there
     // (leaving scarce accelerators to the models that save most on them). Kept only if
     // the objective at list prices went down.
     Solution before = best;
-    std::vector<double> pr(f.V);
-    for (int v = 0; v < f.V; ++v) pr[v] = f.LPrice(v, dual.lam, dual.mu);
-    f.Resolve(&best, kResolveNodes, pr, &dual.ic);
+    f.Resolve(&best, kResolveNodes, dual_price, &dual.ic);
     f.Refill(&best);
     if (best.objective > before.objective) best = std::move(before);
   }
   {
     // Exchange between models over the integer minimizers' mixes (Master).
     Solution before = best;
-    std::vector<double> pr(f.V);
-    for (int v = 0; v < f.V; ++v) pr[v] = f.LPrice(v, dual.lam, dual.mu);
-    const bool ok = f.Master(&best, cols, &pr);
+    const bool ok = f.Master(&best, cols, &dual_price);
     if (ok) f.Refill(&best);
     if (!ok || best.objective > before.objective) best = std::move(before);
   }
