@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace variant::collector {
@@ -116,7 +117,9 @@ bool PrometheusSource::Collect(std::vector<bus::Metrics>* out, std::string* err)
       else if (name == "waiting") m.waiting = v;
       else if (name == "kv_usage") m.kv_usage = std::clamp(v, 0.0, 1.0);
       else if (name == "prefix_hit_ratio") m.prefix_hit_ratio = std::clamp(v, 0.0, 1.0);
-      else if (name == "replicas_ready") m.replicas_ready = static_cast<int>(v);
+      // A count no int holds (1e300 came from fuzz_prometheus_api) stays unknown (-1).
+      else if (name == "replicas_ready" && v >= 0 && v <= std::numeric_limits<int>::max())
+        m.replicas_ready = static_cast<int>(v);
     }
   }
   for (auto& [k, m] : by_key) out->push_back(std::move(m));
