@@ -66,6 +66,11 @@ run_one() {
   crashes=$(find "$dir" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   printf '%-16s execs=%-10s %s crashes=%s\n' "$t" "${execs:-?}" \
     "$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9a-zA-Z]+' <<<"$done_line")" "$crashes"
+  # What the finding was, so a CI log alone says where to look (the inputs stay in OUT).
+  if [ "$crashes" -gt 0 ]; then
+    grep -m4 -E 'runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|SUMMARY|Test unit written' \
+      "$dir/log" | sed 's/^/    /' || true
+  fi
 }
 export -f run_one
 export OUT BIN SECS NICE
@@ -74,5 +79,5 @@ start=$(date +%s)
 # shellcheck disable=SC2086
 printf '%s\n' $TARGETS | xargs -P "$JOBS" -I{} bash -c 'run_one {}' | tee "$OUT/summary.txt.tmp"
 mv "$OUT/summary.txt.tmp" "$OUT/summary.txt"
-echo "fuzz.sh: $(wc -l <"$OUT/summary.txt") targets, $SECS s each, $JOBS at a time, $(( $(date +%s) - start )) s"
+echo "fuzz.sh: $(grep -c "^[^ ]" "$OUT/summary.txt") targets, $SECS s each, $JOBS at a time, $(( $(date +%s) - start )) s"
 ! grep -q 'crashes=[1-9]' "$OUT/summary.txt"
