@@ -30,6 +30,7 @@
 #include <climits>
 #include <cmath>
 #include <functional>
+#include <initializer_list>
 #include <numeric>
 
 #include "opt/lp_handle.h"
@@ -422,14 +423,20 @@ struct Fast {
   struct CoverBuf {
     std::vector<std::pair<double, double>> seg;  // the items' segments
     std::vector<double> tab;                     // their F tables
+    std::vector<double> om;                      // scratch: ω per slice and role
+    std::vector<int> off, fill;                  // scratch: segment offsets per variant
   };
+  // IntCover's cover instance, reused across calls (IntCover is not re-entered).
+  mutable std::vector<CoverItem> ic_items_;
+  mutable CoverBuf ic_buf_;
   bool BuildCover(int m, const std::vector<double>& p, std::vector<CoverItem>* out, double* Wp,
                   double* rho_cp, CoverBuf* buf) const {
     auto* flat = &buf->seg;
     const auto& ds = model_dems[m];
     const auto& vs = model_vars[m];
     const int nd = static_cast<int>(ds.size());
-    std::vector<double> om(nd * 3, 0);  // ω per slice: pd, p, d
+    auto& om = buf->om;  // ω per slice: pd, p, d
+    om.assign(nd * 3, 0);
     double W = 0, rho_c = INFINITY;
     for (int t = 0; t < nd; ++t) {
       const int i = ds[t];
@@ -453,7 +460,9 @@ struct Fast {
     if (W <= 0) return false;
     // Two passes: count each variant's segments, then fill one flat buffer.
     const int nv = static_cast<int>(vs.size());
-    std::vector<int> off(nv + 1, 0), fill;
+    auto& off = buf->off;
+    auto& fill = buf->fill;
+    off.assign(nv + 1, 0);
     for (int pass = 0; pass < 2; ++pass) {
       if (pass == 1) {
         for (int j = 0; j < nv; ++j) off[j + 1] += off[j];
@@ -479,7 +488,8 @@ struct Fast {
         }
       }
     }
-    std::vector<CoverItem> items;
+    auto& items = *out;
+    items.clear();
     for (int j = 0; j < nv; ++j) {
       if (off[j + 1] == off[j]) continue;
       const int v = vs[j];
@@ -534,7 +544,6 @@ struct Fast {
       it.tab = t;
       t += it.nmax + 1;
     }
-    *out = std::move(items);
     *Wp = W;
     *rho_cp = rho_c;
     return true;
@@ -547,10 +556,9 @@ struct Fast {
                   std::vector<double>* mix = nullptr,
                   const std::vector<double>* warm = nullptr) const {
     *proven = true;
-    std::vector<CoverItem> items;
-    CoverBuf flat;
+    auto& items = ic_items_;
     double W = 0, rho_c = INFINITY;
-    if (!BuildCover(m, p, &items, &W, &rho_c, &flat)) return 0;
+    if (!BuildCover(m, p, &items, &W, &rho_c, &ic_buf_)) return 0;
     CoverSearch cs(items, W, rho_c, kBoundNodes);
     if (warm) cs.Incumbent(*warm, model_vars[m]);
     cs.Run();
@@ -1045,11 +1053,15 @@ struct Fast {
       return in.Price(v) * n + in.transition * in.Price(v) * std::abs(n - in.vars[v].cur);
     };
     auto take = [&](int v, int n, double sign) { AddUse(v, n, sign, &usedA, &usedC); };
-    auto fits_all = [&](const std::vector<std::pair<int, int>>& add) {
+    // Candidates are (position in the model, replicas) lists of at most three entries,
+    // passed as initializer lists: no allocation per candidate (~400,000 of them at
+    // 1,000×40×8).
+    using Use = std::initializer_list<std::pair<int, int>>;
+    auto fits_all = [&](const std::vector<int>& vs, Use add) {
       bool ok = true;
       size_t done = 0;
-      for (; done < add.size() && ok; ++done) {
-        const auto [v, n] = add[done];
+      for (auto it = add.begin(); it != add.end() && ok; ++it, ++done) {
+        const int v = vs[it->first], n = it->second;
         const auto& x = in.vars[v];
         take(v, n, +1);
         if (x.max >= 0 && n > x.max) ok = false;
@@ -1057,7 +1069,7 @@ struct Fast {
         for (int c = 0; c < C; ++c)
           if (usedC[c] > in.caps[c].total + kEps) ok = false;
       }
-      for (size_t k = 0; k < done; ++k) take(add[k].first, add[k].second, -1);
+      for (auto it = add.begin(); done > 0; ++it, --done) take(vs[it->first], it->second, -1);
       return ok;
     };
     struct Cand {
@@ -1073,8 +1085,6 @@ struct Fast {
       // cap[j][t] and pair index of vs[j] on ds[t] in its role's list.
       std::vector<double> cap(nv * nd, 0);
       std::vector<int> kix(nv * nd, -1);
-      std::vector<int> local(V, -1);
-      for (int j = 0; j < nv; ++j) local[vs[j]] = j;
       for (int t = 0; t < nd; ++t)
         for (const auto* L : {&in.pd[ds[t]], &in.p[ds[t]], &in.d[ds[t]]})
           for (size_t k = 0; k < L->size(); ++k) {
@@ -1101,21 +1111,16 @@ struct Fast {
       double zero_all = 0;
       for (int v : vs) zero_all += vcost(v, 0);
       // Cost of a candidate: chosen variants at their counts, the others at zero.
-      auto total = [&](const std::vector<std::pair<int, int>>& use) {
+      auto total = [&](Use use) {
         double c = zero_all;
         for (const auto& [j, n] : use) c += vcost(vs[j], n) - vcost(vs[j], 0);
         return c;
       };
-      auto to_vars = [&](const std::vector<std::pair<int, int>>& use) {
-        std::vector<std::pair<int, int>> r;
-        for (const auto& [j, n] : use) r.push_back({vs[j], n});
-        return r;
-      };
       Cand best;
       best.cost = cur - 1e-9 * std::max(1.0, cur);
-      auto consider = [&](const Cand& c, const std::vector<std::pair<int, int>>& use) {
+      auto consider = [&](const Cand& c, Use use) {
         const double cost = total(use);
-        if (cost < best.cost && fits_all(to_vars(use))) {
+        if (cost < best.cost && fits_all(vs, use)) {
           best = c;
           best.cost = cost;
         }
