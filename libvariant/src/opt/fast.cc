@@ -1217,13 +1217,73 @@ struct Fast {
   // disaggregated share) maximizing the served share. On success writes the fractions
   // of m's slices into s and returns true; s is untouched otherwise.
   bool AssignModel(int m, const std::vector<std::pair<int, int>>& counts, Solution* s) const {
-    const auto& ds = model_dems[m];
     const int R = static_cast<int>(counts.size());
     if (R >= 1 && R <= 2) {
       bool pd_only = true;
       for (const auto& [v, n] : counts) pd_only &= in.vars[v].role == VARIANT_ROLE_PD;
       if (pd_only) return AssignTwo(m, counts, s);
     }
+    return AssignLP(m, counts, s, nullptr);
+  }
+  // A failed assignment's certificate, from AssignLP's optimal dual: y (per slice row)
+  // and σ (per variant of the mix) satisfy y_t + Σ σ_v a_v >= 1 on every column, and no
+  // column's constraint involves a variant outside the mix, so for any mix over a subset
+  // of these variants the LP serves at most ysum + Σ σ_v n_v slices' worth.
+  struct AssignCut {
+    double ysum = 0;
+    std::vector<std::pair<int, double>> sigma;  // (variant, σ)
+    // The bound for counts; INFINITY when a variant of counts has no σ here.
+    double Served(const std::vector<std::pair<int, int>>& counts) const {
+      double b = ysum;
+      for (const auto& [v, n] : counts) {
+        auto it = std::find_if(sigma.begin(), sigma.end(), [v = v](const auto& x) { return x.first == v; });
+        if (it == sigma.end()) return INFINITY;
+        b += it->second * n;
+      }
+      return b;
+    }
+  };
+  // AssignModel, first against the certificates of earlier failures: a mix one of them
+  // proves short fails without an LP (*served: that certificate's bound). An LP failure
+  // adds its certificate to *cuts (the last kCuts kept).
+  bool AssignChecked(int m, const std::vector<std::pair<int, int>>& counts, Solution* s,
+                     std::vector<AssignCut>* cuts, double* served = nullptr) const {
+    constexpr size_t kCuts = 8;
+    const double S = static_cast<double>(RatedSlices(m));
+    for (const auto& c : *cuts) {
+      const double b = c.Served(counts);
+      if (b < S - 1e-6) {
+        if (served) *served = b;
+        return false;
+      }
+    }
+    const int R = static_cast<int>(counts.size());
+    bool pd_only = true;
+    for (const auto& [v, n] : counts) pd_only &= in.vars[v].role == VARIANT_ROLE_PD;
+    if (R >= 1 && R <= 2 && pd_only) {
+      if (AssignTwo(m, counts, s)) return true;
+      if (!served) return false;  // AssignTwo is exact; only the LP measures the shortfall
+    }
+    AssignCut cut;
+    if (AssignLP(m, counts, s, served, &cut)) return true;
+    if (!cut.sigma.empty()) {
+      if (cuts->size() >= kCuts) cuts->erase(cuts->begin());
+      cuts->push_back(std::move(cut));
+    }
+    return false;
+  }
+  int RatedSlices(int m) const {
+    int S = 0;
+    for (int i : model_dems[m]) S += in.dems[i].rate > 0;
+    return S;
+  }
+  // AssignModel's LP. s may be null (a check only); *served (when given) gets the LP's
+  // optimum, the most slices' worth (Σ of served shares) the replicas can carry, and
+  // *cut (when given) the certificate of a failure.
+  bool AssignLP(int m, const std::vector<std::pair<int, int>>& counts, Solution* s,
+                double* served, AssignCut* cut = nullptr) const {
+    const auto& ds = model_dems[m];
+    const int R = static_cast<int>(counts.size());
     struct Col {
       int t, kind, k1, k2;  // kind 0: pd pair k1; 1: p pair k1 with d pair k2
       int r1, r2;           // rows (support index) loaded
@@ -1261,6 +1321,7 @@ struct Fast {
       }
     }
     const int S = static_cast<int>(slice_of.size()), N = static_cast<int>(cols.size());
+    if (served) *served = S;
     if (S == 0) return true;
     // Tableau: rows = slices (Σ x <= 1) then variants (load <= n); columns x, slacks, rhs.
     const int rows = S + R, W = N + rows + 1;
@@ -1278,6 +1339,7 @@ struct Fast {
     }
     std::vector<int> basis(rows);
     for (int i = 0; i < rows; ++i) basis[i] = N + i;
+    bool optimal = false;
     for (int iter = 0; iter < 50 * (rows + N); ++iter) {
       int e = -1;
       double lo = -1e-12;
@@ -1286,7 +1348,10 @@ struct Fast {
           lo = T[rows * W + j];
           e = j;
         }
-      if (e < 0) break;
+      if (e < 0) {
+        optimal = true;
+        break;
+      }
       int r = -1;
       double best = INFINITY;
       for (int i = 0; i < rows; ++i) {
@@ -1296,7 +1361,7 @@ struct Fast {
           r = i;
         }
       }
-      if (r < 0) return false;
+      if (r < 0) return false;  // unbounded: cannot happen (every x is bounded by 1)
       const double pv = T[r * W + e];
       for (int j = 0; j < W; ++j) T[r * W + j] /= pv;
       for (int i = 0; i <= rows; ++i) {
@@ -1306,13 +1371,24 @@ struct Fast {
       }
       basis[r] = e;
     }
-    if (T[rows * W + W - 1] < S - 1e-7) return false;
+    if (served && optimal) *served = std::min<double>(S, T[rows * W + W - 1]);
+    if (T[rows * W + W - 1] < S - 1e-7) {
+      if (cut && optimal) {
+        cut->ysum = 0;
+        for (int t = 0; t < S; ++t) cut->ysum += std::max(0.0, T[rows * W + N + t]);
+        cut->sigma.clear();
+        for (int a = 0; a < R; ++a)
+          cut->sigma.push_back({counts[a].first, std::max(0.0, T[rows * W + N + S + a])});
+      }
+      return false;
+    }
     std::vector<double> x(N, 0), sum(S, 0);
     for (int i = 0; i < rows; ++i)
       if (basis[i] < N) x[basis[i]] = std::max(0.0, T[i * W + W - 1]);
     for (int j = 0; j < N; ++j) sum[cols[j].t] += x[j];
     for (int t = 0; t < S; ++t)
       if (sum[t] < 1 - 1e-7) return false;
+    if (!s) return true;
     for (int t = 0; t < S; ++t) {
       const int i = ds[slice_of[t]];
       std::fill(s->x_pd[i].begin(), s->x_pd[i].end(), 0.0);
@@ -1377,6 +1453,7 @@ struct Fast {
       }
     }
     if (used2 > n2 * (1 + 1e-12) + 1e-12) return false;
+    if (!s) return true;
     for (size_t j = 0; j < sl.size(); ++j) {
       const int i = sl[j].i;
       std::fill(s->x_pd[i].begin(), s->x_pd[i].end(), 0.0);
@@ -1426,6 +1503,7 @@ struct Fast {
       cs.used.assign(A, 0);
       std::vector<std::pair<int, int>> counts, chosen;
       Fractions kept;  // of the accepted mix
+      std::vector<AssignCut> cuts;
       const std::function<bool(const std::vector<int>&)> accept = [&](const std::vector<int>& n) {
         counts.clear();
         for (size_t k = 0; k < n.size(); ++k)
@@ -1435,7 +1513,7 @@ struct Fast {
           for (const auto& [v, k] : counts) u += in.vars[v].tp * in.caps[c].amount[in.vars[v].accel] * k;
           if (u > in.caps[c].total + kEps) return false;
         }
-        if (!AssignModel(m, counts, s)) return false;
+        if (!AssignChecked(m, counts, s, &cuts)) return false;
         chosen = counts;
         kept = Save(m, *s);
         return true;
