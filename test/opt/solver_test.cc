@@ -268,6 +268,16 @@ TEST(Solver, IntegerCoverBoundNeverAboveMilpOptimumOnSyntheticClusters) {
               above_lp, finished);
 }
 
+// bench-solver's instance at issue 3's size: 1,000 models × 40 variants × 8 types.
+Instance BenchmarkInstance(uint64_t seed) {
+  SynthSpec sp;
+  sp.models = 1000;
+  sp.variants_per_model = 40;
+  sp.accelerator_types = 8;
+  sp.seed = seed;
+  return Synthesize(sp);
+}
+
 // Model m of in alone, every accelerator unlimited.
 Instance ModelAlone(const Instance& in, int m) {
   Instance s;
@@ -301,12 +311,7 @@ Instance ModelAlone(const Instance& in, int m) {
 // MILP capped the higher level's penalty in lp_solve's objective, 17 of seed 1's 1,000
 // models were (model 245: $10.96 "optimal", $6.90 feasible).
 TEST(Solver, MilpOptimumNeverAboveAFeasibleAnswerOnBenchmarkModels) {
-  SynthSpec sp;
-  sp.models = 1000;
-  sp.variants_per_model = 40;
-  sp.accelerator_types = 8;
-  sp.seed = 1;
-  const Instance in = Synthesize(sp);
+  const Instance in = BenchmarkInstance(1);
   int checked = 0;
   for (int m = 200; m < 350; ++m) {
     Instance one = ModelAlone(in, m);
@@ -320,6 +325,31 @@ TEST(Solver, MilpOptimumNeverAboveAFeasibleAnswerOnBenchmarkModels) {
     EXPECT_LE(x->objective, f->objective * (1 + 1e-9)) << "model " << m << ": MILP " << x->status;
   }
   EXPECT_GE(checked, 140);
+}
+
+// The fast solver's exact pass (ExactPass) on single models of the benchmark, with
+// accelerator counts that do not bind (so the bound's multipliers stay at zero and the
+// bound is the model's own least cost as far as the pass proves it): never above the
+// MILP optimum, and equal to it on most models. The cover bound alone fell short of it
+// on 210 of seed 1's 1,000 models.
+TEST(Solver, ExactPassBoundReachesTheMilpOptimumOnBenchmarkModels) {
+  const Instance in = BenchmarkInstance(1);
+  int checked = 0, equal = 0;
+  for (int m = 200; m < 350; ++m) {
+    Instance one = ModelAlone(in, m);
+    for (auto& a : one.accels) a.count = 1e6;  // capped, never binding
+    one.fast_exact_small = false;
+    auto f = SolveFast(one);
+    auto x = SolveMilp(one);
+    ASSERT_TRUE(f.ok() && x.ok()) << "model " << m;
+    if (!x->proven_optimal) continue;
+    ++checked;
+    EXPECT_LE(f->lower_bound, x->objective * (1 + 1e-9) + 1e-9) << "model " << m;
+    if (f->lower_bound >= x->objective * (1 - 1e-9)) ++equal;
+  }
+  EXPECT_GE(checked, 140);
+  EXPECT_GE(equal, checked * 9 / 10);
+  std::printf("exact pass: bound == MILP optimum on %d of %d single models\n", equal, checked);
 }
 
 TEST(Solver, SyntheticClusterFastIsFeasibleWithValidBound) {
@@ -341,14 +371,10 @@ TEST(Solver, SyntheticClusterFastIsFeasibleWithValidBound) {
 // exchange (3.05% on this seed before it, 2.67% with a subgradient-priced selection,
 // 2.17% with the 0/1 program over the columns, where swaps that need each other's
 // accelerators are taken together, 1.83% with the second column set from a
-// both-signs subgradient step).
+// both-signs subgradient step, 1.29% with the bundle steps, 0.88% with the exact
+// pass; the cap is issue 3's 1%).
 TEST(Solver, BenchmarkSizeExchangeKeepsCapsAndValidBound) {
-  SynthSpec sp;
-  sp.models = 1000;
-  sp.variants_per_model = 40;
-  sp.accelerator_types = 8;
-  sp.seed = 2;
-  Instance in = Synthesize(sp);
+  const Instance in = BenchmarkInstance(2);
   auto f = SolveFast(in);
   ASSERT_TRUE(f.ok());
   EXPECT_TRUE(CheckSolution(in, *f).ok()) << CheckSolution(in, *f).ToString();
@@ -360,7 +386,7 @@ TEST(Solver, BenchmarkSizeExchangeKeepsCapsAndValidBound) {
     }
   for (double u : f->unserved) EXPECT_EQ(u, 0);
   EXPECT_LE(f->lower_bound, f->objective);
-  EXPECT_LT(f->gap, 0.014);
+  EXPECT_LT(f->gap, 0.01);
 }
 
 TEST(Solver, InfeasibleMinimumsAreReported) {

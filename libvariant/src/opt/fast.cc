@@ -10,7 +10,9 @@
 // mix under an aggregated cover constraint (IntCover, branch and bound), which sees
 // the rounding of small models that the LP cannot; then a few bundle steps move λ on
 // that integer bound itself (IntegerDual), each search starting from the last
-// minimizers.
+// minimizers. At the best point, (e) an exact pass (ExactPass) raises each model whose
+// cover minimizer cannot serve it to its true least cost there: the same search with
+// every covering mix checked by the assignment LP, going on past the mixes it rejects.
 //
 // Primal: a greedy at the λ-adjusted prices: slices in priority order (higher first),
 // each filling spare capacity of existing replicas, then adding replicas on its
@@ -20,11 +22,12 @@
 // repacked per model and improved by a local search (Resolve): each model in turn
 // re-mixed at the best integer bound's prices within the accelerators the others
 // leave, by the same branch and bound with each candidate mix checked by a small
-// assignment LP. Last, an exchange between models (Master): each model's integer cover
-// minimizers at every λ the bound evaluated are alternative mixes; one mix per model is
-// chosen over those columns within the caps (the 0/1 program's LP relaxation, dived
-// and rounded) and applied as a whole, which lets models trade capped types that none
-// could take alone.
+// assignment LP (a model whose least-cost mix from the exact pass fits takes it without
+// a search). Last, an exchange between models (Master): each model's integer cover
+// minimizers at every λ the bound evaluated, and its exact pass's mix, are alternative
+// mixes; one mix per model is chosen over those columns within the caps (the 0/1
+// program's LP relaxation, dived and rounded) and applied as a whole, which lets models
+// trade capped types that none could take alone.
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -42,9 +45,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kEps = 1e-9;
 // Branch-and-bound nodes per model: the integer cover bound (past it, the least bound
-// of the open subtrees) and the local search (past it, the best mix found so far).
+// of the open subtrees), the exact pass (ExactPass: the same, over mixes checked by
+// the assignment; a fifth of the benchmark's models, most finishing well below it) and
+// the local search (past it, the best mix found so far).
 constexpr long kBoundNodes = 1000;
-constexpr long kResolveNodes = 1000;
+constexpr long kExactNodes = 4000;
+constexpr long kResolveNodes = 600;
 // Bundle steps on the integer cover bound (IntegerDual), each one pass of the cover
 // search over all models (~15-20 ms at 1,000×40×8).
 constexpr int kBundleSteps = 4;
@@ -56,6 +62,7 @@ constexpr int kDives = 16;
 struct DualPoint {
   std::vector<double> lam, mu, ic;
   double L = -INFINITY;
+  int col = 0;  // its minimizers' column set (SolveFast's cols)
 };
 
 struct Fast {
@@ -206,9 +213,9 @@ struct Fast {
           // The integer minimizer's use (not the LP's) in the subgradient.
           if (mix && (*mix)[model_vars[m][0]] >= 0)
             for (int v : model_vars[m]) cont[v] = (*mix)[v];
-          if (model_ic) (*model_ic)[m] = ic;
           lb1 = std::max(lb1, ic);
           if (!proven) lb1 = std::max(lb1, Knapsack(m, p1));
+          if (model_ic) (*model_ic)[m] = lb1;
         }
       }
       total += fixedc + (use2 ? std::max(lb1, lb2 + const2) : lb1);
@@ -280,6 +287,11 @@ struct Fast {
     const std::vector<double>* resid = nullptr;
     std::vector<double> used;
     const std::function<bool(const std::vector<int>&)>* accept = nullptr;
+    // Exact mode (ExactModel): every covering leaf is priced by this (0: it serves
+    // everything, else a lower bound on the penalty it must leave) and the search goes on
+    // past the leaves it rejects, to their supersets; the result min(best, open_min) is
+    // then a bound on the model's true cost, not only on its cover.
+    const std::function<double(const std::vector<int>&)>* exact = nullptr;
 
     CoverSearch(const std::vector<CoverItem>& it, double w, double rc, long mx)
         : items(it), W(w), rho_c(rc), tol(1e-9 * w), max_nodes(mx) {
@@ -362,23 +374,47 @@ struct Fast {
       Dfs(0, cov0, cnt0, 0);
     }
     // cov[r]: cover of the chosen items by role; cnt[r]: their replicas.
-    void Dfs(int k, const double* cov, const int* cnt, double cost) {
+    // checked: this node's replicas were priced already (exact mode: a rejected leaf's
+    // children that add nothing).
+    void Dfs(int k, const double* cov, const int* cnt, double cost, bool checked = false) {
       const bool both = cnt[VARIANT_ROLE_P] > 0 && cnt[VARIANT_ROLE_D] > 0;
       const double r_true = W - cov[0] - (both ? cov[1] + cov[2] : 0);
+      const int K = static_cast<int>(items.size());
+      bool rejected = false;  // exact mode: covers, but leaves demand unserved
       if (r_true <= tol) {
-        if (cost < best && (!accept || (*accept)(cur))) Record(cost);
-        return;
+        if (!exact) {
+          if (cost < best && (!accept || (*accept)(cur))) Record(cost);
+          return;
+        }
+        if (cost >= best) return;
+        if (!checked) {
+          if (++nodes > max_nodes) {
+            open_min = std::min(open_min, cost);
+            return;
+          }
+          const double pen = (*exact)(cur);
+          if (pen <= 0) {
+            Record(cost);
+            return;
+          }
+          open_min = std::min(open_min, cost + pen);
+        }
+        // Any superset adds a replica of an item from k on.
+        if (k == K || cost + min_price[k] >= best) return;
+        rejected = true;
       }
       const double r_opt = W - cov[0] - cov[1] - cov[2];
       double lbn = cost + NodeBound(k, r_opt);
-      if (r_opt <= tol) {  // only an orphan pool's cover is missing: a partner, or without it
+      if (rejected) {
+        lbn = cost + min_price[k];
+      } else if (r_opt <= tol) {  // only an orphan pool's cover is missing: a partner, or without it
         const int need = cnt[VARIANT_ROLE_P] > 0 ? VARIANT_ROLE_D : VARIANT_ROLE_P;
         lbn = cost + std::min(partner_price[need][k], NodeBound(k, r_true));
       }
       if (lbn >= best) return;
-      const int K = static_cast<int>(items.size());
       if (k == K) {
-        if (std::isfinite(rho_c) && !accept) Record(cost + r_true * rho_c);
+        if (std::isfinite(rho_c) && exact) open_min = std::min(open_min, cost + r_true * rho_c);
+        else if (std::isfinite(rho_c) && !accept) Record(cost + r_true * rho_c);
         return;
       }
       if (++nodes > max_nodes) {
@@ -386,13 +422,16 @@ struct Fast {
         return;
       }
       const CoverItem& it = items[k];
-      // Fewest replicas of it that cover the optimistic rest alone (capped by nmax).
+      // Fewest replicas of it that cover the optimistic rest alone (capped by nmax); in
+      // exact mode every count up to nmax (a covering mix may leave demand unserved).
       int hi = it.nmax;
       if (resid && (*resid)[it.accel] < 1e17)
         hi = std::min(hi, static_cast<int>(std::floor(((*resid)[it.accel] - used[it.accel]) / it.tp + 1e-9)));
       hi = std::max(hi, 0);
       const double want = std::max(r_opt, tol * 2);
-      if (r_opt <= tol) {
+      if (exact) {
+        // all counts; the cost test below prunes
+      } else if (r_opt <= tol) {
         hi = std::min(hi, 1);
       } else if (it.F(hi) >= want - tol) {
         int lo = 0;
@@ -412,7 +451,7 @@ struct Fast {
         if (nc + NodeBound(k + 1, W - c2[0] - c2[1] - c2[2]) >= best) continue;
         cur[k] = c;
         if (resid) used[it.accel] += c * it.tp;
-        Dfs(k + 1, c2, n2, nc);
+        Dfs(k + 1, c2, n2, nc, c == 0 && (rejected || checked));
         if (resid) used[it.accel] -= c * it.tp;
         cur[k] = 0;
       }
@@ -569,6 +608,108 @@ struct Fast {
     const double lb = std::min(cs.best, cs.open_min);
     *proven = cs.open_min >= cs.best;
     return std::isfinite(lb) ? lb : 0.0;
+  }
+
+  // The model's true least cost at prices p (replicas plus the penalty of what they
+  // leave unserved), or a lower bound on it: IntCover's search in exact mode, every
+  // covering mix priced by the assignment (docs/decision.md, "Fast solver"). ub: the
+  // cost at p of a mix known to serve everything (the answer's), INFINITY if none.
+  // -INFINITY where the search cannot bound the model (a variant left out of the
+  // cover: free, or dearer than the penalty it could save).
+  double ExactModel(int m, const std::vector<double>& p, double ub, long max_nodes,
+                    std::vector<std::pair<int, int>>* argmin = nullptr) const {
+    std::vector<CoverItem> items;
+    CoverBuf flat;
+    double W = 0, rho_c = INFINITY;
+    if (!BuildCover(m, p, &items, &W, &rho_c, &flat)) return -INFINITY;
+    int S = 0;
+    double least_pen = INFINITY;  // of a whole slice
+    std::vector<char> serves(model_vars[m].size(), 0);
+    for (int i : model_dems[m]) {
+      if (in.dems[i].rate <= 0) continue;
+      ++S;
+      least_pen = std::min(least_pen, in.dems[i].penalty * in.dems[i].rate);
+      for (const auto* L : {&in.pd[i], &in.p[i], &in.d[i]})
+        for (const auto& q : *L) serves[local[q.var]] = in.vars[q.var].max != 0;
+    }
+    if (static_cast<size_t>(std::count(serves.begin(), serves.end(), 1)) != items.size())
+      return -INFINITY;
+    std::vector<std::pair<int, int>> counts;
+    std::vector<AssignCut> cuts;
+    const std::function<double(const std::vector<int>&)> price = [&](const std::vector<int>& n) {
+      counts.clear();
+      for (size_t k = 0; k < n.size(); ++k)
+        if (n[k] > 0) counts.push_back({items[k].v, n[k]});
+      double served = S;
+      if (AssignChecked(m, counts, nullptr, &cuts, &served)) return 0.0;
+      // At least S − served slices' worth is unserved, each share at least least_pen.
+      return std::max(0.0, S - served) * least_pen;
+    };
+    CoverSearch cs(items, W, rho_c, max_nodes);
+    cs.exact = &price;
+    cs.best = std::min(cs.best, ub);
+    cs.Run();
+    if (argmin && !cs.best_n.empty() && cs.best <= cs.open_min) {
+      argmin->clear();
+      for (size_t k = 0; k < items.size(); ++k)
+        if (cs.best_n[k] > 0) argmin->push_back({items[k].v, cs.best_n[k]});
+    }
+    return std::min(cs.best, cs.open_min);
+  }
+
+  // Model m's mix in a column (replicas per variant, -1: none) and its cost at prices p;
+  // false if the column has no mix for m.
+  bool MixOf(int m, const std::vector<double>& col, const std::vector<double>& p,
+             std::vector<std::pair<int, int>>* counts, double* cost) const {
+    counts->clear();
+    *cost = 0;
+    if (col[model_vars[m][0]] < 0) return false;
+    for (int v : model_vars[m])
+      if (col[v] > 0) {
+        counts->push_back({v, static_cast<int>(col[v])});
+        *cost += p[v] * col[v];
+      }
+    return true;
+  }
+
+  // Raises each model's part of the bound at the point dual (its prices p) to the
+  // model's true least cost there, or towards it (ExactModel within kExactNodes), and
+  // returns the total gain; dual->ic is updated. Valid with no transition cost only
+  // (Bound's part is then the integer one alone). Skipped: models whose answer in s
+  // already costs their part, and models whose cover minimizer at this point (cols[
+  // dual->col]) costs their part and serves everything, the part being exact then.
+  // (*known)[m]: a mix that costs the model's least cost and serves everything, where
+  // one was found (the local search takes it where it fits).
+  double ExactPass(DualPoint* dual, const std::vector<std::vector<double>>& cols,
+                   const std::vector<double>& p, const Solution& s,
+                   std::vector<std::vector<std::pair<int, int>>>* known) const {
+    double gain = 0;
+    std::vector<std::pair<int, int>> counts;
+    for (int m = 0; m < in.n_models; ++m) {
+      double& part = dual->ic[m];
+      if (!std::isfinite(part)) continue;  // not a cover-bounded model
+      double ub = 0;
+      for (int v : model_vars[m]) ub += p[v] * s.n[v];
+      for (int i : model_dems[m])
+        if (s.unserved[i] > 0) ub = INFINITY;
+      if (ub <= part + 1e-9 * std::max(1.0, ub)) continue;
+      double c = 0;
+      if (MixOf(m, cols[dual->col], p, &counts, &c) && c <= part + 1e-9 * std::max(1.0, c) &&
+          AssignModel(m, counts, nullptr)) {
+        (*known)[m] = counts;
+        continue;
+      }
+      // The search's incumbent: the cheapest mix among the answer's and the cover
+      // minimizers at every point the bound evaluated that serves everything.
+      for (const auto& col : cols)
+        if (MixOf(m, col, p, &counts, &c) && c < ub && AssignModel(m, counts, nullptr)) ub = c;
+      const double e = ExactModel(m, p, ub, kExactNodes, &(*known)[m]);
+      if (e > part) {
+        gain += e - part;
+        part = e;
+      }
+    }
+    return gain;
   }
 
   // Integer bound for one model at prices p (docs/decision.md, "Fast solver"):
@@ -751,7 +892,8 @@ struct Fast {
       } else {
         for (auto& h : half) h *= 0.5;
       }
-      if (val > best->L) *best = {std::move(lam), std::move(mu), std::move(ic), val};
+      if (val > best->L)
+        *best = {std::move(lam), std::move(mu), std::move(ic), val, static_cast<int>(cols->size()) - 1};
     }
   }
 
@@ -1476,8 +1618,11 @@ struct Fast {
   // others go in index order: visiting the largest distances first gave 0.4-1.5
   // points more gap on the benchmark, the smallest first 0.1-0.4 (first come, first
   // served on the accelerators the others leave).
+  // known (optional): per model, a mix that costs its floor and serves everything (empty:
+  // none); where it fits the accelerators left it is taken without a search.
   int Resolve(Solution* s, long max_nodes, const std::vector<double>& price,
-              const std::vector<double>* floor = nullptr) const {
+              const std::vector<double>* floor = nullptr,
+              const std::vector<std::vector<std::pair<int, int>>>* known = nullptr) const {
     if (in.transition > 0) return 0;
     std::vector<double> usedA, usedC;
     UsedBy(*s, &usedA, &usedC);
@@ -1492,11 +1637,38 @@ struct Fast {
       for (int v : vs) cur += price[v] * s->n[v];
       if (floor && cur <= (*floor)[m] + 1e-9 * std::max(1.0, cur)) continue;
       if (!Movable(m, *s)) continue;
-      double W = 0, rho_c = INFINITY;
-      if (!BuildCover(m, price, &items, &W, &rho_c, &flat)) continue;
       for (int v : vs) take(v, s->n[v], -1);
       for (int a = 0; a < A; ++a)
         resid[a] = in.accels[a].count < 0 ? 1e18 : in.accels[a].count - usedA[a];
+      if (known && !(*known)[m].empty()) {
+        const auto& mix = (*known)[m];
+        bool fits = true;
+        std::vector<double> need(A, 0);
+        for (const auto& [v, k] : mix) need[in.vars[v].accel] += in.vars[v].tp * k;
+        for (int a = 0; a < A; ++a) fits &= need[a] <= resid[a] + kEps;
+        for (int c = 0; c < C && fits; ++c) {
+          double u = usedC[c];
+          for (const auto& [v, k] : mix) u += in.vars[v].tp * in.caps[c].amount[in.vars[v].accel] * k;
+          fits = u <= in.caps[c].total + kEps;
+        }
+        if (fits) {
+          Fractions orig = Save(m, *s);
+          if (AssignModel(m, mix, s)) {
+            for (int v : vs) s->n[v] = 0;
+            for (const auto& [v, k] : mix) s->n[v] = k;
+            ++changed;
+          } else {
+            Restore(m, std::move(orig), s);
+          }
+          for (int v : vs) take(v, s->n[v], +1);
+          continue;
+        }
+      }
+      double W = 0, rho_c = INFINITY;
+      if (!BuildCover(m, price, &items, &W, &rho_c, &flat)) {
+        for (int v : vs) take(v, s->n[v], +1);
+        continue;
+      }
       CoverSearch cs(items, W, INFINITY, max_nodes);
       cs.best = cur - 1e-9 * std::max(1.0, cur);
       cs.resid = &resid;
@@ -2079,18 +2251,32 @@ Result<Solution> SolveFast(const Instance& in) {
   // exchange's filter of its columns.
   std::vector<double> dual_price(f.V);
   for (int v = 0; v < f.V; ++v) dual_price[v] = f.LPrice(v, dual.lam, dual.mu);
+  // Each model's true least cost at the best point where the cover bound falls short of
+  // it (ExactModel), and the mixes that reach it (the local search's shortcuts, and one
+  // more column set for the exchange).
+  std::vector<std::vector<std::pair<int, int>>> known(in.n_models);
+  if (capped && in.transition <= 0) {
+    dual.L += f.ExactPass(&dual, cols, dual_price, best, &known);
+    lb = std::max(lb, dual.L);
+  }
   {
     // Local search at the best λ's prices: a model moves to a mix that costs less there
     // (leaving scarce accelerators to the models that save most on them). Kept only if
     // the objective at list prices went down.
     Solution before = best;
-    f.Resolve(&best, kResolveNodes, dual_price, &dual.ic);
+    f.Resolve(&best, kResolveNodes, dual_price, &dual.ic, &known);
     f.Refill(&best);
     if (best.objective > before.objective) best = std::move(before);
   }
   {
     // Exchange between models over the integer minimizers' mixes (Master).
     Solution before = best;
+    cols.emplace_back(f.V, -1.0);
+    for (int m = 0; m < in.n_models; ++m) {
+      if (known[m].empty()) continue;
+      for (int v : f.model_vars[m]) cols.back()[v] = 0;
+      for (const auto& [v, k] : known[m]) cols.back()[v] = k;
+    }
     const bool ok = f.Master(&best, cols, &dual_price);
     if (ok) f.Refill(&best);
     if (!ok || best.objective > before.objective) best = std::move(before);
