@@ -2271,11 +2271,13 @@ Result<Solution> SolveFast(const Instance& in) {
   {
     // Exchange between models over the integer minimizers' mixes (Master).
     Solution before = best;
-    cols.emplace_back(f.V, -1.0);
-    for (int m = 0; m < in.n_models; ++m) {
-      if (known[m].empty()) continue;
-      for (int v : f.model_vars[m]) cols.back()[v] = 0;
-      for (const auto& [v, k] : known[m]) cols.back()[v] = k;
+    if (std::any_of(known.begin(), known.end(), [](const auto& k) { return !k.empty(); })) {
+      cols.emplace_back(f.V, -1.0);
+      for (int m = 0; m < in.n_models; ++m) {
+        if (known[m].empty()) continue;
+        for (int v : f.model_vars[m]) cols.back()[v] = 0;
+        for (const auto& [v, k] : known[m]) cols.back()[v] = k;
+      }
     }
     const bool ok = f.Master(&best, cols, &dual_price);
     if (ok) f.Refill(&best);

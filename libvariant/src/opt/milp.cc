@@ -86,9 +86,9 @@ Result<Solution> SolveMilp(const Instance& in) {
   // stages below, which minimize unserved demand level by level (their last solve
   // takes the true penalties). Not 1×: ties must still favour the higher level, or the
   // stages run where they did not (3 of Solver.FastMatchesMilp's 200 instances at 2×;
-  // none at 4× or more). The objective reported is recomputed
-  // with the true penalties (Evaluate); the LP bound of the capped objective stays a
-  // bound, as capping only lowers it.
+  // none at 4× or more). The objective reported is recomputed with the true penalties
+  // (Evaluate); the LP bound of the capped objective stays a bound, as capping only
+  // lowers it.
   std::vector<int> rank;  // priority levels, lowest first
   for (int i = 0; i < D; ++i) rank.push_back(in.dems[i].priority);
   std::sort(rank.begin(), rank.end());
