@@ -1136,6 +1136,18 @@ struct Fast {
     return ok;
   }
 
+  // Whether the further caps, at use usedC, still hold with counts (variant, replicas)
+  // added.
+  bool CapsFit(const std::vector<std::pair<int, int>>& counts,
+               const std::vector<double>& usedC) const {
+    for (int c = 0; c < C; ++c) {
+      double u = usedC[c];
+      for (const auto& [v, k] : counts) u += in.vars[v].tp * in.caps[c].amount[in.vars[v].accel] * k;
+      if (u > in.caps[c].total + kEps) return false;
+    }
+    return true;
+  }
+
   // Accelerators (per type) and caps the replicas of s use.
   void UsedBy(const Solution& s, std::vector<double>* usedA, std::vector<double>* usedC) const {
     usedA->assign(A, 0);
@@ -1646,12 +1658,7 @@ struct Fast {
         std::vector<double> need(A, 0);
         for (const auto& [v, k] : mix) need[in.vars[v].accel] += in.vars[v].tp * k;
         for (int a = 0; a < A; ++a) fits &= need[a] <= resid[a] + kEps;
-        for (int c = 0; c < C && fits; ++c) {
-          double u = usedC[c];
-          for (const auto& [v, k] : mix) u += in.vars[v].tp * in.caps[c].amount[in.vars[v].accel] * k;
-          fits = u <= in.caps[c].total + kEps;
-        }
-        if (fits) {
+        if (fits && CapsFit(mix, usedC)) {
           Fractions orig = Save(m, *s);
           if (AssignModel(m, mix, s)) {
             for (int v : vs) s->n[v] = 0;
@@ -1680,11 +1687,7 @@ struct Fast {
         counts.clear();
         for (size_t k = 0; k < n.size(); ++k)
           if (n[k] > 0) counts.push_back({items[k].v, n[k]});
-        for (int c = 0; c < C; ++c) {
-          double u = usedC[c];
-          for (const auto& [v, k] : counts) u += in.vars[v].tp * in.caps[c].amount[in.vars[v].accel] * k;
-          if (u > in.caps[c].total + kEps) return false;
-        }
+        if (!CapsFit(counts, usedC)) return false;
         if (!AssignChecked(m, counts, s, &cuts)) return false;
         chosen = counts;
         kept = Save(m, *s);
@@ -1876,6 +1879,8 @@ struct Fast {
       for (int c = 0; c < C; ++c) u[K + c] += x.tp * in.caps[c].amount[x.accel] * n;
     };
     for (int v = 0; v < V; ++v) use_of(v, s->n[v], base.data());
+    std::vector<double> list_price(V);
+    for (int v = 0; v < V; ++v) list_price[v] = in.Price(v);
     // Per movable model: column 0 its current mix, then distinct alternatives, each
     // with its change in use (delta) relative to column 0.
     std::vector<int> mods;
@@ -1890,19 +1895,16 @@ struct Fast {
           cs[0].n.push_back({v, s->n[v]});
           cs[0].cost += in.Price(v) * s->n[v];
         }
+      double p0 = 0;  // the current mix at the dual prices
+      if (price)
+        for (const auto& [v, n] : cs[0].n) p0 += (*price)[v] * n;
       for (const auto& mix : cols) {
-        if (mix[vs[0]] < 0) continue;
         MixCol c;
-        for (int v : vs)
-          if (mix[v] > 0) {
-            c.n.push_back({v, static_cast<int>(mix[v])});
-            c.cost += in.Price(v) * mix[v];
-          }
+        if (!MixOf(m, mix, list_price, &c.n, &c.cost)) continue;
         bool dup = false;
         for (const auto& o : cs) dup |= o.n == c.n;
         if (!dup && !c.n.empty() && price) {  // dearer at the dual prices by > 2%
-          double p0 = 0, p1 = 0;
-          for (const auto& [v, n] : cs[0].n) p0 += (*price)[v] * n;
+          double p1 = 0;
           for (const auto& [v, n] : c.n) p1 += (*price)[v] * n;
           dup = p1 > 1.02 * p0;
         }
